@@ -1,0 +1,82 @@
+"""Per-step Ray options: validated at build time, recorded in the contract.
+
+Local runners ignore them; the Ray runner maps them onto ``.options(...)`` of the
+tasks and actors it starts for the step.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .exceptions import PipelineDefinitionError
+
+_NUMBER = (int, float)
+
+
+def _non_negative(v: Any) -> bool:
+    return isinstance(v, _NUMBER) and not isinstance(v, bool) and v >= 0
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _retries(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= -1
+
+
+def _resources(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and _non_negative(x)
+                                       for k, x in v.items())
+
+
+def _retry_exceptions(v: Any) -> bool:
+    return isinstance(v, bool) or (isinstance(v, (list, tuple)) and all(
+        isinstance(e, str) or (isinstance(e, type) and issubclass(e, BaseException))
+        for e in v))
+
+
+_RULES: dict[str, tuple[Any, str]] = {
+    "num_cpus": (_non_negative, "a number >= 0"),
+    "num_gpus": (_non_negative, "a number >= 0"),
+    "memory": (_non_negative, "bytes as a number >= 0"),
+    "resources": (_resources, "a dict of resource name -> amount >= 0"),
+    "runtime_env": (lambda v: isinstance(v, dict), "a dict (Ray runtime_env)"),
+    "max_retries": (_retries, "an int >= -1 (-1 = retry forever)"),
+    "retry_exceptions": (_retry_exceptions, "a bool or a list of exception classes"),
+    "scheduling_strategy": (lambda v: v in ("DEFAULT", "SPREAD"), "'DEFAULT' or 'SPREAD'"),
+    "replicas": (_positive_int, "an int >= 1"),
+    "batch_size": (lambda v: v == "auto" or _positive_int(v), "an int >= 1 or 'auto'"),
+    "max_concurrency": (_positive_int, "an int >= 1"),
+}
+
+RAY_OPTION_NAMES = tuple(_RULES)
+
+
+def validate_ray_options(options: Any, *, pipeline: str, step: str) -> dict[str, Any]:
+    """Check ``step(..., ray={...})``; returns a JSON-ready copy (exceptions by name)."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise PipelineDefinitionError(
+            f"'ray' options must be a dict, found {type(options).__name__}",
+            pipeline=pipeline, step=step, fix="ray={'num_cpus': 1}")
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        rule = _RULES.get(key)
+        if rule is None:
+            raise PipelineDefinitionError(
+                f"unknown Ray option '{key}'", pipeline=pipeline, step=step,
+                fix=f"use one of: {', '.join(RAY_OPTION_NAMES)}")
+        if not rule[0](value):
+            raise PipelineDefinitionError(
+                f"Ray option '{key}' must be {rule[1]}, found {value!r}", pipeline=pipeline,
+                step=step, fix=f"set '{key}' to {rule[1]}")
+        out[key] = _jsonable(value)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [f"{v.__module__}.{v.__qualname__}" if isinstance(v, type) else v
+                for v in value]
+    return value

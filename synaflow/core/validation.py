@@ -1,0 +1,173 @@
+"""Build-time checks that are not wiring: pipeline basics, settings, resources, shapes."""
+from __future__ import annotations
+
+from typing import Any
+
+from .exceptions import PipelineDefinitionError, PipelineShapeError
+from .signatures import MISSING, is_async_callable, params_fields, resource_type
+from .type_compatibility import get_type_name, is_stream_type
+from .types import OnError, StepMode
+
+NoneType = type(None)
+
+
+def check_pipeline_basics(p: Any) -> tuple[str, dict[str, Any]]:
+    """Name and params class; returns (name, params fields)."""
+    name = p.name
+    if not isinstance(name, str) or not name:
+        raise PipelineDefinitionError(
+            f"pipeline name must be a non-empty string, found {name!r}",
+            fix="pipeline(name='my_pipeline', ...)")
+    fields = params_fields(p.params)
+    if fields is None:
+        raise PipelineDefinitionError(
+            f"'params' must be a NamedTuple or dataclass class, found {p.params!r}",
+            pipeline=name, fix="declare `class Params(NamedTuple): ...` and pass params=Params")
+    if p.exports is not None and not isinstance(p.exports, str):
+        raise PipelineDefinitionError(f"'exports' must be a step name, found {p.exports!r}",
+                                      pipeline=name, fix="exports='<step name>'")
+    return name, fields
+
+
+def check_step_settings(f: Any, root: str) -> None:
+    """max_in_flight, on_error, thresholds, force_materialize of one step."""
+    where = dict(pipeline=root, step=f.name)
+    mif = f.max_in_flight
+    if isinstance(mif, bool) or not isinstance(mif, int):
+        raise PipelineDefinitionError(
+            f"max_in_flight must be an integer, got {type(mif).__name__}", **where,
+            fix="max_in_flight=8 (items the producer may run ahead of its consumer)")
+    if mif < 1:
+        raise PipelineDefinitionError(f"max_in_flight must be >= 1, got {mif}", **where,
+                                      fix="use max_in_flight=1 for strict lockstep")
+    if not isinstance(f.on_error, OnError):
+        raise PipelineDefinitionError(f"on_error must be an OnError, found {f.on_error!r}",
+                                      **where, fix="OnError.CONTINUE or OnError.STOP")
+    if not isinstance(f.mode, StepMode):
+        raise PipelineDefinitionError(f"mode must be a StepMode, found {f.mode!r}", **where,
+                                      fix="StepMode.AUTO, StepMode.EACH or StepMode.ALL")
+    _check_threshold_values(f, where)
+
+
+def _check_threshold_values(f: Any, where: dict[str, Any]) -> None:
+    pct, absolute = f.error_threshold_pct, f.error_threshold_absolute
+    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, (int, float))
+                            or not 0.0 < pct <= 1.0):
+        raise PipelineDefinitionError(
+            f"error_threshold_pct must be in (0.0, 1.0], got {pct!r}", **where,
+            fix="e.g. error_threshold_pct=0.1 fails the run when 10% of items fail")
+    if absolute is not None and (isinstance(absolute, bool) or not isinstance(absolute, int)
+                                 or absolute < 1):
+        raise PipelineDefinitionError(
+            f"error_threshold_absolute must be >= 1, got {absolute!r}", **where,
+            fix="e.g. error_threshold_absolute=5 fails the run at the fifth failed item")
+    if (pct is not None or absolute is not None) and f.on_error is OnError.STOP:
+        raise PipelineDefinitionError(
+            "sets an error threshold together with 'on_error=STOP' (STOP already ends the "
+            "run at the first error)", **where,
+            fix="drop the threshold, or use on_error=OnError.CONTINUE")
+
+
+def lift_resources(p: Any, flat: list, root: str) -> tuple[dict, dict]:
+    """Root resources then those of included pipelines; returns (factories, types)."""
+    if not isinstance(p.resources, dict):
+        raise PipelineDefinitionError(
+            f"'resources' must be a dict of name -> factory, found {type(p.resources).__name__}",
+            pipeline=root, fix="resources={'db': open_db}")
+    factories: dict[str, Any] = {}
+    for name, factory in p.resources.items():
+        _add_resource(factories, name, factory, root)
+    for sub in _included_pipelines(p):
+        for name, factory in sub.dag.resource_factories.items():
+            _add_resource(factories, name, factory, root)
+    return factories, {n: _resource_type(n, f, root) for n, f in factories.items()}
+
+
+def _included_pipelines(p: Any) -> list:
+    from .definition import IncludeStep
+
+    return [s.pipeline for s in p.steps if isinstance(s, IncludeStep)]
+
+
+def _add_resource(factories: dict, name: str, factory: Any, root: str) -> None:
+    if name in factories and factories[name] is not factory:
+        raise PipelineDefinitionError(
+            f"resource '{name}' is declared multiple times with different "
+            "instances/factories", pipeline=root,
+            fix="declare the factory once at module level and pass that same object")
+    factories[name] = factory
+
+
+def _resource_type(name: str, factory: Any, root: str) -> Any:
+    if not callable(factory):
+        raise PipelineDefinitionError(
+            f"resource '{name}' must be declared as a factory callable, found "
+            f"{type(factory).__name__}", pipeline=root,
+            fix=f"resources={{'{name}': lambda_or_function_returning_it}} with a return "
+                "annotation")
+    declared = resource_type(factory)
+    if declared is MISSING:
+        raise PipelineDefinitionError(
+            f"resource '{name}' factory must declare a return type annotation", pipeline=root,
+            fix=f"annotate the factory: def make_{name}() -> MyClient: ...")
+    if declared is None or declared is NoneType:
+        raise PipelineDefinitionError(f"resource '{name}' factory must not return None",
+                                      pipeline=root, fix="return the resource object")
+    return declared
+
+
+def check_resources(nodes: dict, resource_types: dict, root: str) -> None:
+    used = {b.producer for n in nodes.values() for b in n["bindings"]}
+    for name in resource_types:
+        if name not in used:
+            raise PipelineDefinitionError(
+                f"resource '{name}' is declared in resources={{}} but not used by any step",
+                pipeline=root, fix=f"remove it, or add a parameter named '{name}' to a step")
+
+
+def check_terminal_streams(nodes: dict, exports: str | None, root: str) -> None:
+    """A terminal ALL-mode stream would never be read: refuse it at build time."""
+    if exports is not None and exports not in nodes:
+        raise PipelineDefinitionError(
+            f"exports='{exports}' names no step", pipeline=root,
+            fix=f"use one of: {', '.join(nodes)}")
+    for name, node in nodes.items():
+        if node["consumers"] or name.startswith("_") or node["mode"] is StepMode.EACH:
+            continue
+        if is_stream_type(node["output"]) and not node["force_materialize"] \
+                and name != exports:
+            raise PipelineDefinitionError(
+                f"returns a stream type ({get_type_name(node['output'])}) but its output is "
+                "never materialized: no step consumes it", pipeline=root, step=name,
+                fix="add a consumer, set force_materialize=True to collect it into a list, "
+                    "or export it")
+
+
+def check_handler_shapes(nodes: dict, pipeline_observers: tuple, is_async: bool,
+                         root: str) -> None:
+    """Every handler must be async in an async pipeline and sync otherwise."""
+    for obs in pipeline_observers:
+        _check_shape(obs.handler, "observer handler", is_async, root, None)
+    for name, node in nodes.items():
+        for obs in node["flat"].observers:
+            _check_shape(obs.handler, "observer handler", is_async, root, name)
+    for name, node in nodes.items():
+        if node["materializer"] is not None:
+            _check_shape(node["materializer"], "materializer", is_async, root, name)
+        _check_shape(node["error_materializer"], "error materializer", is_async, root, name)
+        _check_shape(node["fn"], "step function", is_async, root, name)
+
+
+def _check_shape(handler: Any, what: str, is_async: bool, root: str, step: str | None) -> None:
+    label = getattr(handler, "__name__", type(handler).__name__)
+    if not callable(handler):
+        raise PipelineShapeError(f"{what} {handler!r} is not callable", pipeline=root,
+                                 step=step, fix="pass a function")
+    if is_async_callable(handler) and not is_async:
+        raise PipelineShapeError(
+            f"{what} '{label}' is async but the pipeline runs synchronously", pipeline=root,
+            step=step, fix="use a plain def here, or make every step async")
+    if is_async and not is_async_callable(handler):
+        raise PipelineShapeError(
+            f"{what} '{label}' is synchronous but the pipeline runs asynchronously",
+            pipeline=root, step=step, fix="declare it with async def, like the steps")

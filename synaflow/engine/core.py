@@ -1,0 +1,319 @@
+"""``RunCore``: the run-level rules, shared by every runner.
+
+It knows which steps may start, what each parameter receives, where outputs are
+published, what happens to dependents of a failed step, when the run is over and
+how it ended. It performs nothing: drivers ask, perform, and report back.
+
+Mutable state (private to this object):
+
+- ``values``: published outputs, keyed by ``Dag.output_key(producer, consumer)``
+  (the producer's name when it has one consumer).
+- ``launched`` / ``finished``: steps handed to the driver / whose driver work ended.
+- ``skipped``: steps that can never run (an input failed under CONTINUE) -> reason.
+- ``errored``: steps that recorded at least one error.
+- ``trackers``: one ``StepTracker`` per launched step (counts and events).
+- ``outputs``: terminal and exported step outputs for ``RunResult.outputs``.
+- ``fatal`` / ``fatal_step``: the first error that ends the run, and where it came from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import Any, Callable, Iterable
+
+from ..core.constants import PIPELINE_SCOPE
+from ..core.exceptions import PipelineStopException, ThresholdExceededException
+from ..core.observers import (PipelineCompletedContext, PipelineEvent, PipelineFailedContext,
+                              PipelineStartedContext)
+from ..core.types import StepMode
+from .effects import Emit
+from .result import RunResult, StepStats
+from .shapes import shape_value
+from .tracker import StepTracker
+
+_NONE_TYPE = type(None)
+
+
+def params_to_dict(params: Any) -> dict[str, Any]:
+    """A NamedTuple, dataclass instance or dict as a field -> value dict."""
+    if isinstance(params, dict):
+        return dict(params)
+    if isinstance(params, tuple) and hasattr(params, "_asdict"):
+        return params._asdict()
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+    raise TypeError(f"Pipeline params must be a NamedTuple, dataclass or dict, got "
+                    f"{type(params).__name__}.")
+
+
+@dataclass
+class ResourceUse:
+    """A parameter fed by a resource; ``provider`` is the factory or an override."""
+
+    param: str
+    name: str
+    provider: Any
+
+
+@dataclass
+class CallPlan:
+    """Everything a driver needs to call a step's function.
+
+    ``static``: parameter -> value, identical for every call. ``sources``: the
+    iterables unrolled for EACH rows (zip-longest, ``None``-padded), with
+    ``source_params[i]`` the (param, attr) pairs fed by source ``i``.
+    """
+
+    static: dict[str, Any]
+    sources: list[Iterable[Any]]
+    source_params: list[list[tuple[str, str | None]]]
+    resources: list[ResourceUse]
+
+    def row_kwargs(self, row: tuple) -> dict[str, Any]:
+        kwargs = dict(self.static)
+        for item, params in zip(row, self.source_params):
+            for param, attr in params:
+                kwargs[param] = item if attr is None or item is None else getattr(item, attr)
+        return kwargs
+
+    def rows(self) -> Iterable[tuple]:
+        if len(self.sources) == 1:
+            return ((item,) for item in self.sources[0])
+        return zip_longest(*self.sources)
+
+
+class RunCore:
+    """The rules of one run over a compiled Dag (see the module docstring for state)."""
+
+    def __init__(self, dag: Any, params: Any, overrides: Any = None, *,
+                 run_id: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 resource_factories: dict[str, Any] | None = None) -> None:
+        self.dag = dag
+        self.params = params_to_dict(params)
+        self.overrides = overrides
+        self.run_id = run_id or str(uuid.uuid4())
+        self.clock = clock
+        self.started_at = clock()
+        self.resource_factories = dag.resource_factories if resource_factories is None \
+            else resource_factories
+        self.values: dict[str, Any] = dict(self.params)
+        self.published: set[str] = set()
+        self.launched: set[str] = set()
+        self.finished: set[str] = set()
+        self.skipped: dict[str, str] = {}
+        self.errored: set[str] = set()
+        self.trackers: dict[str, StepTracker] = {}
+        self.outputs: dict[str, Any] = {}
+        self.fatal: BaseException | None = None
+        self.fatal_step: str | None = None
+        self._pipeline_observers = self._resolve_pipeline_observers()
+        self._check_params()
+
+    # -- setup ------------------------------------------------------------------------
+    def _resolve_pipeline_observers(self) -> tuple:
+        if self.overrides is None:
+            return tuple(self.dag.pipeline_observers)
+        return tuple(self.overrides.observers.resolve(PIPELINE_SCOPE,
+                                                      list(self.dag.pipeline_observers)))
+
+    def _check_params(self) -> None:
+        missing: dict[str, list[str]] = {}
+        for name, node in self.dag.steps.items():
+            for producer in node.deps:
+                if producer in self.dag.params and producer not in self.params:
+                    missing.setdefault(producer, []).append(name)
+        if missing:
+            field, steps = next(iter(missing.items()))
+            raise ValueError(
+                f"Pipeline '{self.dag.name}': the params object has no field '{field}', which "
+                f"step(s) {', '.join(repr(s) for s in steps)} need. Pass a "
+                f"{getattr(self.dag.params_type, '__name__', 'params')} instance or a dict "
+                f"with every field ({', '.join(self.dag.params)}).")
+
+    def step_observers(self, name: str) -> tuple:
+        node = self.dag.steps[name]
+        own = [o for o in node.observers if o.source != "pipeline"]
+        if self.overrides is not None:
+            own = self.overrides.observers.resolve(name, own)
+        return self._pipeline_observers + tuple(own)
+
+    def tracker(self, name: str) -> StepTracker:
+        t = self.trackers.get(name)
+        if t is None:
+            node = self.dag.steps[name]
+            t = StepTracker(self, node, self.step_observers(name), node.error_materializer)
+            self.trackers[name] = t
+        return t
+
+    # -- pipeline events ------------------------------------------------------------------
+    def start(self) -> list:
+        return [Emit(self._pipeline_observers, PipelineStartedContext(
+            pipeline_name=self.dag.name, run_id=self.run_id, event=PipelineEvent.STARTED,
+            scope_step_totals=dict(self.dag.scope_step_totals)))]
+
+    def completed(self) -> list:
+        return [Emit(self._pipeline_observers, PipelineCompletedContext(
+            pipeline_name=self.dag.name, run_id=self.run_id, event=PipelineEvent.COMPLETED))]
+
+    def failed(self, exc: BaseException) -> list:
+        step, shown = self.fatal_step, exc
+        if isinstance(exc, PipelineStopException):
+            step, shown = exc.step_name, exc.cause if exc.cause is not None else exc
+        elif isinstance(exc, ThresholdExceededException):
+            step = exc.step_name
+        return [Emit(self._pipeline_observers, PipelineFailedContext(
+            pipeline_name=self.dag.name, run_id=self.run_id, event=PipelineEvent.FAILED,
+            step_name=step, exception=shown))]
+
+    # -- scheduling ----------------------------------------------------------------------
+    def set_fatal(self, exc: BaseException, step: str | None) -> BaseException:
+        """Record the error that ends the run (the first one wins) and return it."""
+        if self.fatal is None:
+            self.fatal, self.fatal_step = exc, step
+        return self.fatal
+
+    def step_errored(self, name: str) -> None:
+        self.errored.add(name)
+
+    def ready_steps(self) -> list[str]:
+        """Steps whose step inputs are all published; they count as launched."""
+        if self.fatal is not None:
+            return []
+        ready = []
+        for name, node in self.dag.steps.items():
+            if name in self.launched or name in self.skipped:
+                continue
+            blocked = self._blocked_by(node)
+            if blocked is not None:
+                self._skip(name, f"input '{blocked}' failed or was skipped")
+                continue
+            if all(d in self.published for d in node.deps if d in self.dag.steps):
+                self.launched.add(name)
+                ready.append(name)
+        return ready
+
+    def _blocked_by(self, node: Any) -> str | None:
+        for dep in node.deps:
+            if dep in self.skipped or (dep in self.finished and dep not in self.published):
+                return dep
+        return None
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.skipped[name] = reason
+
+    def step_finished(self, name: str) -> None:
+        """The driver's work for ``name`` ended (published, failed or drained)."""
+        self.finished.add(name)
+
+    def all_done(self) -> bool:
+        if self.fatal is not None:
+            return True
+        self.ready_steps_pending = [n for n in self.dag.steps
+                                    if n not in self.finished and n not in self.skipped]
+        return not self.ready_steps_pending
+
+    # -- inputs ----------------------------------------------------------------------------
+    def value_for(self, producer: str, consumer: str) -> Any:
+        key = self.dag.output_key(producer, consumer)
+        value = self.values[key] if key in self.values else self.values[producer]
+        node = self.dag.steps.get(producer)
+        if node is not None and node.materialize_output:
+            return shape_value(value, node.shape_for(consumer),
+                               default_materializer=node.default_materializer
+                               or node.materializer is None)
+        return value
+
+    def call_plan(self, name: str) -> CallPlan:
+        """Values for every parameter of ``name`` (resources are provided by the driver)."""
+        node = self.dag.steps[name]
+        static: dict[str, Any] = {}
+        resources: list[ResourceUse] = []
+        by_source: dict[str, list[tuple[str, str | None]]] = {}
+        for b in node.bindings:
+            if b.producer in self.resource_factories or b.producer in self.dag.resource_types:
+                resources.append(ResourceUse(b.param, b.producer, self.provider(b.producer)))
+            elif b.producer in node.each_mode_deps:
+                by_source.setdefault(b.producer, []).append((b.param, b.attr))
+            else:
+                value = self._value(b.producer, name)
+                static[b.param] = getattr(value, b.attr) if b.attr else value
+        sources = [self._iterable(self._value(p, name)) for p in node.each_mode_deps]
+        return CallPlan(static, sources, [by_source[p] for p in node.each_mode_deps], resources)
+
+    def _value(self, producer: str, consumer: str) -> Any:
+        if producer in self.dag.steps:
+            return self.value_for(producer, consumer)
+        return self.params[producer]
+
+    @staticmethod
+    def _iterable(value: Any) -> Iterable[Any]:
+        return () if value is None else value
+
+    def provider(self, resource: str) -> Any:
+        factory = self.resource_factories.get(resource)
+        if self.overrides is not None:
+            factory = self.overrides.resources.resolve(resource, factory)
+        if factory is None:
+            raise ValueError(f"Pipeline '{self.dag.name}' requires resource '{resource}' at "
+                             "runtime, but no factory or override provides it")
+        return factory
+
+    def sized_total(self, name: str) -> int | None:
+        total = 0
+        for b in self.dag.steps[name].bindings:
+            try:
+                total += len(self._value(b.producer, name))
+            except Exception:
+                return None
+        return total
+
+    def materializer(self, name: str) -> Any:
+        node = self.dag.steps[name]
+        if self.overrides is None:
+            return node.materializer
+        return self.overrides.materializers.resolve(name, node.materializer)
+
+    # -- outputs ---------------------------------------------------------------------------
+    def publish(self, name: str, value: Any) -> None:
+        """Make ``value`` the output every consumer of ``name`` reads."""
+        self.values[name] = value
+        self.published.add(name)
+        node = self.dag.steps[name]
+        if not node.consumers or node.exported:
+            self.outputs[name] = value
+
+    def publish_branches(self, name: str, branches: dict[str, Any]) -> None:
+        """One value per consumer (fan-out branches)."""
+        for consumer, value in branches.items():
+            self.values[self.dag.output_key(name, consumer)] = value
+        self.published.add(name)
+
+    def keeps_terminal_items(self, name: str) -> bool:
+        """A drained terminal stream keeps its items only if it declares what it returns."""
+        node = self.dag.steps[name]
+        out = node.output
+        item = getattr(out, "item_type", out) if node.mode is StepMode.EACH else out
+        return node.exported or node.force_materialize or (
+            node.mode is StepMode.EACH and item is not None and item is not _NONE_TYPE)
+
+    # -- the end ------------------------------------------------------------------------------
+    def result(self) -> RunResult:
+        steps = {name: self._stats(name) for name in self.dag.steps}
+        ok = not self.errored and not self.skipped
+        return RunResult(pipeline_name=self.dag.name, run_id=self.run_id,
+                         status="succeeded" if ok else "completed_with_errors",
+                         outputs=dict(self.outputs), steps=steps,
+                         wall_time_s=self.clock() - self.started_at, all_outputs=self.values)
+
+    def _stats(self, name: str) -> StepStats:
+        if name in self.skipped:
+            return StepStats("skipped", reason=self.skipped[name])
+        t = self.trackers.get(name)
+        if t is None:
+            return StepStats("not_run")
+        status = "error" if name in self.errored else "ok"
+        rows = t.success + t.errors if t.is_each else (1 if not t.node.is_stream else t.success)
+        return StepStats(status, items_in=rows, items_out=t.success, errors=t.errors)

@@ -1,0 +1,189 @@
+"""One step of an in-process run, from inputs to publication (the sync transport).
+
+Used by the synchronous runner directly and, for synchronous pipelines, by the
+asyncio runner (in a worker thread), so both share these exact semantics.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..core.types import StepMode
+from ..engine.effects import perform
+from .sync_handoff import SyncFanout, bounded, each_rows, track_stream
+
+
+def _is_iterator(value: Any) -> bool:
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
+
+
+class Resources:
+    """Resources of one step execution: plain objects, entered contexts, per-row contexts."""
+
+    def __init__(self, plan: Any, mode: StepMode) -> None:
+        self.values: dict[str, Any] = {}
+        self.entered: list[Any] = []
+        self.per_row: list[tuple[Any, Any]] = []
+        for use in plan.resources:
+            obj = use.provider() if callable(use.provider) else use.provider
+            if hasattr(obj, "__aenter__") and not hasattr(obj, "__enter__"):
+                raise TypeError(
+                    f"resource '{use.name}' is an async context manager, which the synchronous "
+                    "runner cannot enter; use async_run() or a synchronous context manager")
+            if hasattr(obj, "__enter__") and hasattr(obj, "__exit__"):
+                if mode is StepMode.EACH:
+                    self.per_row.append((use, obj))
+                    continue
+                self.values[use.param] = obj.__enter__()
+                self.entered.append(obj)
+            else:
+                self.values[use.param] = obj
+
+    def close(self) -> None:
+        while self.entered:
+            self.entered.pop().__exit__(None, None, None)
+
+    def row_call(self, fn: Callable[..., Any], plan: Any) -> Callable[[tuple], Any] | None:
+        """A per-row call that enters each context-manager resource around the call."""
+        if not self.per_row:
+            return None
+        first = {use.param: obj for use, obj in self.per_row}
+
+        def call(row: tuple) -> Any:
+            kwargs = plan.row_kwargs(row)
+            contexts = []
+            for use, _ in self.per_row:
+                obj = first.pop(use.param, None) or use.provider()
+                kwargs[use.param] = obj.__enter__()
+                contexts.append(obj)
+            try:
+                return fn(**kwargs)
+            finally:
+                for obj in reversed(contexts):
+                    obj.__exit__(None, None, None)
+        return call
+
+
+class LocalStep:
+    """Runs one step inside the calling thread and publishes its output."""
+
+    def __init__(self, core: Any, name: str, *, guard: Any, channels: list) -> None:
+        self.core = core
+        self.name = name
+        self.node = core.dag.steps[name]
+        self.tracker = core.tracker(name)
+        self.guard = guard
+        self.channels = channels
+
+    def run(self) -> None:
+        """Prepare inputs (a failure here is fatal), then call and publish."""
+        try:
+            plan = self.core.call_plan(self.name)
+            plan.static.update()
+            resources = Resources(plan, self.node.mode)
+        except BaseException as exc:
+            self.core.set_fatal(exc, None)
+            return
+        plan.static.update(resources.values)
+        if self.node.mode is StepMode.EACH:
+            call = resources.row_call(self.node.fn, plan)
+            self._publish_stream(each_rows(self.tracker, self.node.fn, plan, call,
+                                           on_close=resources.close))
+        else:
+            self._call_all(plan, resources)
+
+    def _call_all(self, plan: Any, resources: Resources) -> None:
+        node = self.node
+        if node.fn_kind == "sync":
+            perform(self.tracker.start())
+        try:
+            value = node.fn(**plan.static)
+            self._check_kind(value)
+        except Exception as exc:
+            resources.close()
+            self._fail(exc)
+            return
+        if node.is_stream:
+            self._publish_stream(track_stream(self.tracker, value, on_close=resources.close))
+            return
+        resources.close()
+        perform(self.tracker.value_done(value))
+        if node.materialize_output:
+            value = self._materialize(value, collected=False)
+            if value is _FAILED:
+                return
+        self.core.publish(self.name, value)
+
+    def _check_kind(self, value: Any) -> None:
+        stream = self.node.is_stream
+        if stream and not _is_iterator(value):
+            raise TypeError(f"step '{self.name}' is compiled as a sync stream but returned "
+                            f"{type(value).__name__} at runtime; return an iterator (yield)")
+        if not stream and _is_iterator(value) and self.node.output is not None:
+            raise TypeError(f"step '{self.name}' is compiled as a value-producing step but "
+                            "returned a synchronous iterator at runtime; annotate it "
+                            "'-> Iterator[...]'")
+
+    def _fail(self, exc: BaseException) -> None:
+        effects, fatal = self.tracker.call_failed(exc)
+        perform(effects)
+
+    def _publish_stream(self, stream: Any) -> None:
+        node, plan = self.node, self.node.publish_plan
+        if node.materialize_output:
+            value = self._materialize(stream, collected=True)
+            if value is not _FAILED:
+                self.core.publish(self.name, value)
+        elif node.output_contract.drain_policy == "terminal":
+            self._drain(stream)
+        elif plan.strategy == "publish_sync_fanout":
+            fan = SyncFanout(stream, node.max_in_flight, list(node.consumers),
+                             producer=self.name, guard=self.guard)
+            self.channels.append(fan)
+            self.core.publish_branches(self.name, {c: fan.lazy_iterator(c)
+                                                   for c in node.consumers})
+        elif plan.handoff == "bounded_iterator":
+            self.core.publish(self.name, bounded(stream, node.max_in_flight))
+        else:
+            self.core.publish(self.name, stream)
+        self.channels.append(stream)
+
+    def _drain(self, stream: Any) -> None:
+        try:
+            if self.core.keeps_terminal_items(self.name):
+                self.core.publish(self.name, list(stream))
+            else:
+                for _ in stream:
+                    pass
+                self.core.publish(self.name, None)
+        except BaseException as exc:
+            self.core.set_fatal(exc, self.name)
+
+    def _materialize(self, source: Any, *, collected: bool) -> Any:
+        """Collect (streams) and apply the materializer, with materialization events."""
+        name = self.name
+        materializer = self.core.materializer(name)
+        consumer_type = self._consumer_type()
+        label = getattr(materializer, "__name__", None) if materializer is not None else None
+        perform(self.tracker.materialization_started(consumer_type, label))
+        try:
+            value = list(source) if collected else source
+            if materializer is not None and not (collected and self.node.default_materializer):
+                value = materializer(value)
+        except Exception as exc:
+            effects, fatal = self.tracker.materialization_failed(exc, consumer_type, label)
+            perform(effects)
+            return _FAILED
+        perform(self.tracker.materialization_completed(consumer_type, label))
+        return value
+
+    def _consumer_type(self) -> Any:
+        node = self.node
+        if not node.is_stream:
+            return node.output
+        for consumer in node.consumers:
+            declared = self.core.dag.steps[consumer].deps.get(self.name)
+            return declared
+        return None
+
+
+_FAILED = object()
