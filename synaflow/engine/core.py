@@ -282,7 +282,7 @@ class RunCore:
         self.values[name] = value
         self.published.add(name)
         node = self.dag.steps[name]
-        if not node.consumers or node.exported:
+        if not node.consumers or name == self.dag.exports:
             self.outputs[name] = value
 
     def publish_branches(self, name: str, branches: dict[str, Any]) -> None:
@@ -296,7 +296,7 @@ class RunCore:
         node = self.dag.steps[name]
         out = node.output
         item = getattr(out, "item_type", out) if node.mode is StepMode.EACH else out
-        return node.exported or node.force_materialize or (
+        return name == self.dag.exports or node.force_materialize or (
             node.mode is StepMode.EACH and item is not None and item is not _NONE_TYPE)
 
     # -- the end ------------------------------------------------------------------------------

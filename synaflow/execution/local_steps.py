@@ -16,6 +16,47 @@ def _is_iterator(value: Any) -> bool:
     return hasattr(value, "__next__") and hasattr(value, "__iter__")
 
 
+def _is_async_iterator(value: Any) -> bool:
+    return hasattr(value, "__anext__") and hasattr(value, "__aiter__")
+
+
+def publication_route(node: Any) -> str:
+    """How a stream output is handed on: materialize, drain, fanout, bounded or direct."""
+    if node.materialize_output:
+        return "materialize"
+    if node.output_contract.drain_policy == "terminal":
+        return "drain"
+    if node.publish_plan.strategy in ("publish_sync_fanout", "publish_async_fanout"):
+        return "fanout"
+    if node.publish_plan.handoff == "bounded_iterator":
+        return "bounded"
+    return "direct"
+
+
+def check_output_kind(node: Any, value: Any) -> None:
+    """A step must return what it was compiled as (05 §6.3); TypeError otherwise."""
+    stream = node.is_stream
+    is_async = node.output_contract.runtime_kind == "async_stream"
+    ok_stream = _is_async_iterator(value) if is_async else _is_iterator(value)
+    if stream and not ok_stream:
+        kind = "an async" if is_async else "a sync"
+        raise TypeError(f"step '{node.name}' is compiled as {kind} stream but returned "
+                        f"{type(value).__name__} at runtime; return an iterator (yield)")
+    if not stream and node.output is not None and (_is_iterator(value)
+                                                   or _is_async_iterator(value)):
+        raise TypeError(f"step '{node.name}' is compiled as a value-producing step but "
+                        "returned an iterator at runtime; annotate it '-> Iterator[...]'")
+
+
+def consumer_type(core: Any, node: Any) -> Any:
+    """The type reported in materialization events: first consumer's, or the output's."""
+    if not node.is_stream:
+        return node.output
+    for consumer in node.consumers:
+        return core.dag.steps[consumer].deps.get(node.name)
+    return None
+
+
 class Resources:
     """Resources of one step execution: plain objects, entered contexts, per-row contexts."""
 
@@ -78,7 +119,6 @@ class LocalStep:
         """Prepare inputs (a failure here is fatal), then call and publish."""
         try:
             plan = self.core.call_plan(self.name)
-            plan.static.update()
             resources = Resources(plan, self.node.mode)
         except BaseException as exc:
             self.core.set_fatal(exc, None)
@@ -97,7 +137,7 @@ class LocalStep:
             perform(self.tracker.start())
         try:
             value = node.fn(**plan.static)
-            self._check_kind(value)
+            check_output_kind(node, value)
         except Exception as exc:
             resources.close()
             self._fail(exc)
@@ -113,35 +153,26 @@ class LocalStep:
                 return
         self.core.publish(self.name, value)
 
-    def _check_kind(self, value: Any) -> None:
-        stream = self.node.is_stream
-        if stream and not _is_iterator(value):
-            raise TypeError(f"step '{self.name}' is compiled as a sync stream but returned "
-                            f"{type(value).__name__} at runtime; return an iterator (yield)")
-        if not stream and _is_iterator(value) and self.node.output is not None:
-            raise TypeError(f"step '{self.name}' is compiled as a value-producing step but "
-                            "returned a synchronous iterator at runtime; annotate it "
-                            "'-> Iterator[...]'")
-
     def _fail(self, exc: BaseException) -> None:
         effects, fatal = self.tracker.call_failed(exc)
         perform(effects)
 
     def _publish_stream(self, stream: Any) -> None:
-        node, plan = self.node, self.node.publish_plan
-        if node.materialize_output:
+        node = self.node
+        route = publication_route(node)
+        if route == "materialize":
             value = self._materialize(stream, collected=True)
             if value is not _FAILED:
                 self.core.publish(self.name, value)
-        elif node.output_contract.drain_policy == "terminal":
+        elif route == "drain":
             self._drain(stream)
-        elif plan.strategy == "publish_sync_fanout":
+        elif route == "fanout":
             fan = SyncFanout(stream, node.max_in_flight, list(node.consumers),
                              producer=self.name, guard=self.guard)
             self.channels.append(fan)
             self.core.publish_branches(self.name, {c: fan.lazy_iterator(c)
                                                    for c in node.consumers})
-        elif plan.handoff == "bounded_iterator":
+        elif route == "bounded":
             self.core.publish(self.name, bounded(stream, node.max_in_flight))
         else:
             self.core.publish(self.name, stream)
@@ -162,7 +193,7 @@ class LocalStep:
         """Collect (streams) and apply the materializer, with materialization events."""
         name = self.name
         materializer = self.core.materializer(name)
-        consumer_type = self._consumer_type()
+        consumer_type = _consumer_type(self.core, self.node)
         label = getattr(materializer, "__name__", None) if materializer is not None else None
         perform(self.tracker.materialization_started(consumer_type, label))
         try:
@@ -176,14 +207,6 @@ class LocalStep:
         perform(self.tracker.materialization_completed(consumer_type, label))
         return value
 
-    def _consumer_type(self) -> Any:
-        node = self.node
-        if not node.is_stream:
-            return node.output
-        for consumer in node.consumers:
-            declared = self.core.dag.steps[consumer].deps.get(self.name)
-            return declared
-        return None
-
 
 _FAILED = object()
+_consumer_type = consumer_type

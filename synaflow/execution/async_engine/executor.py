@@ -1,0 +1,152 @@
+"""``async_run`` / ``AsyncPipelineExecutor``: the asyncio runner.
+
+Async pipelines run one task per step, pulling async streams through bounded
+branches. Synchronous pipelines run on the synchronous engine in a worker thread,
+off the event loop, so blocking steps never stall it and both runners share one
+behaviour.
+
+    >>> import asyncio
+    >>> from typing import NamedTuple
+    >>> from synaflow import pipeline, step
+    >>> class P(NamedTuple):
+    ...     n: int
+    >>> async def half(n: int) -> float:
+    ...     return n / 2
+    >>> asyncio.run(async_run(pipeline(name="h", params=P, steps=[step("half", fn=half)]),
+    ...                       P(3))).outputs
+    {'half': 1.5}
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+from ...core.exceptions import FanoutStreamClosedError, StallError
+from ...engine.core import RunCore
+from ...engine.effects import perform_async
+from ...engine.result import RunResult
+from ...engine.stall import StallGuard
+from ..async_steps import AsyncLocalStep
+from ..sync_engine.executor import PipelineExecutor, as_dag
+
+_TICK = 0.05
+
+
+class AsyncPipelineExecutor:
+    """Lower-level object behind ``async_run``: ``await execute(params)``, then ``outputs``."""
+
+    def __init__(self, dag: Any, *, overrides: Any = None,
+                 resource_factories: dict[str, Any] | None = None,
+                 stall_timeout: float | None = None, grace: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic, **_compat: Any) -> None:
+        self.dag = as_dag(dag)
+        self.options = dict(overrides=overrides, resource_factories=resource_factories,
+                            stall_timeout=stall_timeout, grace=grace, clock=clock)
+        self.outputs: dict[str, Any] = {}
+        self.result: RunResult | None = None
+
+    async def execute(self, params: Any) -> RunResult:
+        if not self.dag.requires_async_runner:
+            executor = PipelineExecutor(self.dag, **self.options)
+            try:
+                self.result = await asyncio.to_thread(executor.execute, params)
+            finally:
+                self.outputs = executor.outputs
+            return self.result
+        o = self.options
+        core = RunCore(self.dag, params, o["overrides"], clock=o["clock"],
+                       resource_factories=o["resource_factories"])
+        guard = StallGuard(clock=o["clock"], grace=o["grace"], stall_timeout=o["stall_timeout"])
+        try:
+            self.result = await _AsyncRun(core, guard).run()
+        finally:
+            self.outputs = core.values
+        return self.result
+
+
+class _AsyncRun:
+    """One asyncio run: a task per step, a wait loop, bounded cleanup."""
+
+    def __init__(self, core: RunCore, guard: StallGuard) -> None:
+        self.core = core
+        self.guard = guard
+        self.tasks: dict[asyncio.Task, str] = {}
+        self.channels: list = []
+
+    async def run(self) -> RunResult:
+        core = self.core
+        await perform_async(core.start())
+        self._launch()
+        while not core.all_done():
+            done, _ = await asyncio.wait(list(self.tasks), timeout=_TICK,
+                                         return_when=asyncio.FIRST_COMPLETED) \
+                if self.tasks else (set(), set())
+            if not done:
+                self._check_stall()
+            for task in done:
+                core.step_finished(self.tasks.pop(task))
+            self._launch()
+        if core.fatal is not None:
+            return await self._fail(core.fatal)
+        await self._close_channels()
+        await perform_async(core.completed())
+        return core.result()
+
+    def _launch(self) -> None:
+        for name in self.core.ready_steps():
+            task = asyncio.ensure_future(self._work(name))
+            self.tasks[task] = name
+        for channel in self.channels:
+            if hasattr(channel, "state"):
+                for consumer in channel.state.buffers:
+                    if consumer in self.core.skipped:
+                        channel.state.close(consumer)
+
+    async def _work(self, name: str) -> None:
+        try:
+            await AsyncLocalStep(self.core, name, guard=self.guard, channels=self.channels).run()
+        except BaseException as exc:
+            self.core.set_fatal(self.core.fatal or exc, name)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _check_stall(self) -> None:
+        active = sum(1 for t in self.tasks if not t.done())
+        message = self.guard.check(active)
+        if message is not None:
+            self.core.set_fatal(StallError(f"Pipeline '{self.core.dag.name}': {message}"), None)
+
+    async def _fail(self, exc: BaseException) -> RunResult:
+        for channel in self.channels:
+            if hasattr(channel, "abort"):
+                channel.abort(exc)
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            # Bounded for real: asyncio.wait never waits past its timeout, unlike the
+            # wait_for(gather(...)) cleanup that hung 0.32.4 on Python 3.11.
+            await asyncio.wait(list(self.tasks), timeout=1.0)
+        await self._close_channels()
+        await perform_async(self.core.failed(exc))
+        raise exc
+
+    async def _close_channels(self) -> None:
+        for channel in self.channels:
+            if hasattr(channel, "abort"):
+                if not channel.finished:
+                    channel.abort(FanoutStreamClosedError(
+                        f"stream '{channel.state.producer}' was not fully consumed"))
+            elif hasattr(channel, "aclose"):
+                try:
+                    await asyncio.wait_for(channel.aclose(), 1.0)
+                except BaseException:
+                    pass
+
+
+async def async_run(dag: Any, params: Any, overrides: Any = None, **options: Any) -> RunResult:
+    """Run a pipeline (or its Dag) on asyncio and return a ``RunResult``.
+
+    Works for async pipelines and for plain synchronous ones (run off the event loop).
+    """
+    return await AsyncPipelineExecutor(dag, overrides=overrides, **options).execute(params)
