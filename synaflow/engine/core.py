@@ -282,7 +282,7 @@ class RunCore:
         self.values[name] = value
         self.published.add(name)
         node = self.dag.steps[name]
-        if not node.consumers or name == self.dag.exports:
+        if (not node.consumers and not name.startswith("_")) or name == self.dag.exports:
             self.outputs[name] = value
 
     def publish_branches(self, name: str, branches: dict[str, Any]) -> None:
