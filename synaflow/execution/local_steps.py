@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ..core.types import StepMode
 from ..engine.effects import perform
-from .sync_handoff import SyncFanout, bounded, each_rows, track_stream
+from .sync_handoff import RowCall, SyncFanout, bounded, each_rows, track_stream
 
 
 def _is_iterator(value: Any) -> bool:
@@ -101,7 +101,7 @@ class Resources:
             finally:
                 for obj in reversed(contexts):
                     obj.__exit__(None, None, None)
-        return call
+        return RowCall(call)
 
 
 class LocalStep:

@@ -19,19 +19,11 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
     """Call ``fn`` once per row (zip-longest of the EACH sources) and yield results."""
     try:
         call = row_call or _fast_call(fn, plan)
-        for row in plan.rows():
-            if not tracker.started:
-                perform(tracker.start())
-            try:
-                result = call(row)
-            except Exception as exc:
-                effects, fatal = tracker.row_failed(exc)
-                perform(effects)
-                if fatal is not None:
-                    raise fatal from exc if fatal is not exc else None
-                continue
-            tracker.success += 1
-            yield result
+        rows = iter(plan.sources[0]) if call.single else iter(plan.rows())
+        for row in rows:
+            perform(tracker.start())
+            yield from _rows(tracker, call, row, rows)
+            break
         effects, fatal = tracker.rows_done()
         perform(effects)
         if fatal is not None:
@@ -41,13 +33,71 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
             on_close()
 
 
-def _fast_call(fn: Callable[..., Any], plan: Any) -> Callable[[tuple], Any]:
-    """The cheapest correct call for a row (one keyword argument is the common case)."""
+def _rows(tracker: Any, call: Callable[[Any], Any], first: Any, rows: Iterator[Any]):
+    """The hot loop: one call per row; errors go to the tracker's policy."""
+    row = first
+    while True:
+        try:
+            result = call(row)
+        except Exception as exc:
+            effects, fatal = tracker.row_failed(exc)
+            perform(effects)
+            if fatal is not None:
+                raise fatal from exc if fatal is not exc else None
+        else:
+            tracker.success += 1
+            yield result
+        for row in rows:
+            break
+        else:
+            return
+
+
+def _fast_call(fn: Callable[..., Any], plan: Any) -> Any:
+    """The cheapest correct call for a row (one argument is the common case)."""
     if len(plan.sources) == 1 and len(plan.source_params[0]) == 1 and not plan.static \
             and plan.source_params[0][0][1] is None:
         param = plan.source_params[0][0][0]
-        return lambda row: fn(**{param: row[0]})
-    return lambda row: fn(**plan.row_kwargs(row))
+        if _only_positional_param(fn) == param:
+            return _Single(fn)
+        return _Single(lambda item: fn(**{param: item}))
+    return RowCall(lambda row: fn(**plan.row_kwargs(row)))
+
+
+class _Single:
+    """Rows are the items of the one source; ``fn`` takes the item."""
+
+    single = True
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, item: Any) -> Any:
+        return self.fn(item)
+
+
+class RowCall:
+    """A call per row tuple (several sources, static arguments or per-row resources)."""
+
+    single = False
+
+    def __init__(self, fn: Callable[[tuple], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, row: tuple) -> Any:
+        return self.fn(row)
+
+
+def _only_positional_param(fn: Callable[..., Any]) -> str | None:
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) == 1 and params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        return params[0].name
+    return None
 
 
 def track_stream(tracker: Any, source: Iterator[Any],
@@ -56,10 +106,12 @@ def track_stream(tracker: Any, source: Iterator[Any],
     count = 0
     try:
         for item in source:
-            if count == 0:
-                perform(tracker.start())
-            count += 1
+            perform(tracker.start())
+            count = 1
             yield item
+            for item in source:
+                count += 1
+                yield item
     except Exception as exc:
         effects, fatal = tracker.stream_failed(exc, count)
         perform(effects)
