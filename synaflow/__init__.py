@@ -64,6 +64,10 @@ _EXTRA_EXPORTS: dict[str, str] = {
     "ContractLoadError": "synaflow.core.exceptions",
     "StallError": "synaflow.core.exceptions",
     "SynaflowError": "synaflow.core.exceptions",
+    "log_error_materializer": "synaflow.materializers.errors",
+    "disk_error_materializer": "synaflow.materializers.errors",
+    "disk_materializer": "synaflow.materializers.disk",
+    "memory_materializer": "synaflow.materializers.memory",
 }
 
 __all__ = list(_EXPORTS)
