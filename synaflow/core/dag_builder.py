@@ -27,8 +27,8 @@ from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
 from .types import ErrorMaterializeContext, OnError, StepMode
 from .validation import (check_handler_shapes, check_pipeline_basics, check_resources,
                          check_step_settings, check_terminal_streams, lift_resources)
-from .wiring import (Produced, check_binding, each_mode_deps, each_output_type,
-                     resolve_bindings, resolve_mode)
+from .wiring import (Produced, check_binding, compatible, each_mode_deps,
+                     each_output_type, resolve_bindings, resolve_mode)
 
 __all__ = ["build_dag", "memory_materializer_factory", "log_error_materializer_factory"]
 
@@ -39,7 +39,7 @@ def build_dag(pipeline_def: Any) -> Dag:
     flat = _expand(pipeline_def, name)
     resources, resource_types = lift_resources(pipeline_def, flat, name)
     _check_names(flat, params, resource_types, name)
-    nodes = _wire(flat, params, resource_types, name)
+    nodes = _wire(flat, params, resource_types, name, pipeline_def.materializer)
     _link_consumers(nodes)
     check_resources(nodes, resource_types, name)
     check_terminal_streams(nodes, pipeline_def.exports, name)
@@ -102,6 +102,11 @@ def _check_declared_name(step_name: Any, root: str, what: str) -> None:
 def _check_names(flat: list[FlatStep], params: dict, resources: dict, root: str) -> None:
     seen: dict[str, str] = {}
     names: set[str] = set()
+    for resource in resources:
+        if resource in params:  # spec 02 §3: the resource would shadow the params value
+            raise PipelineDefinitionError(
+                f"resource '{resource}' collides with a params field of the same name",
+                pipeline=root, fix="rename the resource or the params field")
     for f in flat:
         if f.name in names:
             raise PipelineDefinitionError(
@@ -131,17 +136,44 @@ def _check_names(flat: list[FlatStep], params: dict, resources: dict, root: str)
                 step=f.name, fix="pass fn=<a function>")
 
 
-def _wire(flat: list[FlatStep], params: dict, resources: dict, root: str) -> dict[str, dict]:
+def _wire(flat: list[FlatStep], params: dict, resources: dict, root: str,
+          pipeline_materializer: Any = None) -> dict[str, dict]:
     table = Produced.start(params, resources)
     nodes: dict[str, dict] = {}
+    delivers: dict[str, Any] = {}
     for f in flat:
-        node = _wire_one(f, table, root)
+        node = _wire_one(f, table, root, delivers)
         table.add(f.name, node["output"], "step")
+        raw = f.materializer if f.materializer is not None else pipeline_materializer
+        hook = getattr(raw, "__synaflow_delivers__", None)
+        if hook is not None:
+            delivers[f.name] = hook
         nodes[f.name] = node
     return nodes
 
 
-def _wire_one(f: FlatStep, table: Produced, root: str) -> dict[str, Any]:
+def _delivered(bindings: tuple, table: Produced, delivers: dict[str, Any]) -> tuple[str, ...]:
+    """Producers whose materializer hands this step a type the plain rules refuse or unroll.
+
+    Extension point: a materializer (or factory) may define
+    ``__synaflow_delivers__(declared_type) -> bool`` and shape its result per
+    consumer at run time (``__synaflow_reshape__``, see ``engine.shapes``). Such a
+    binding skips the type check, is never unrolled (EACH), and materializes its
+    producer (``consumption == "materialized"``). Bindings the plain rules take
+    as a stream or a collection keep those rules.
+    """
+    def by_materializer(b: Any) -> bool:
+        plain = compatible(table.types[b.producer], b.declared_type) \
+            and not each_mode_deps((b,), table.types)
+        return not plain and bool(delivers[b.producer](b.declared_type))
+
+    out = [b.producer for b in bindings if b.producer in delivers
+           and b.declared_type is not None and by_materializer(b)]
+    return tuple(dict.fromkeys(out))
+
+
+def _wire_one(f: FlatStep, table: Produced, root: str,
+              delivers: dict[str, Any]) -> dict[str, Any]:
     check_step_settings(f, root)
     hints = function_hints(f.fn, pipeline=root, step=f.name)
     if f.bindings is None:
@@ -154,14 +186,19 @@ def _wire_one(f: FlatStep, table: Produced, root: str) -> dict[str, Any]:
                 f"depends on '{b.producer}' but no resource, prior step, or params field "
                 "produces it", pipeline=root, step=f.name, param=b.param,
                 fix="declare the producer before this step")
-        check_binding(b, table.types[b.producer], pipeline=root, step=f.name)
-    each = each_mode_deps(bindings, table.types)
+    delivered = _delivered(bindings, table, delivers)
+    for b in bindings:
+        if b.producer not in delivered:
+            check_binding(b, table.types[b.producer], pipeline=root, step=f.name)
+    each = each_mode_deps(tuple(b for b in bindings if b.producer not in delivered),
+                          table.types)
     mode = resolve_mode(f.mode, each, pipeline=root, step=f.name)
     declared_out = output_annotation(f.fn, hints)
     output = each_output_type(declared_out, pipeline=root, step=f.name) \
         if mode is StepMode.EACH else declared_out
     _check_thresholds(f, mode, root)
     return dict(name=f.name, flat=f, fn=f.fn, bindings=bindings, each=each, mode=mode,
+                delivered=delivered,
                 output=output, consumers=[], force_materialize=bool(f.force_materialize),
                 max_in_flight=f.max_in_flight, fn_kind=fn_kind(f.fn),
                 producer_types={b.producer: table.types[b.producer] for b in bindings},
@@ -239,7 +276,9 @@ def _resolve_materializer(node: dict, nodes: dict, pipeline_def: Any, root: str,
 
         raise PipelineShapeError(f"materializer {raw!r} is not callable", pipeline=root,
                                  step=node["name"], fix="pass a function or a factory")
-    if raw is not None and not node["default_materializer"] and node["materialize_output"]:
+    if raw is not None and not node["default_materializer"] and node["materialize_output"] \
+            and getattr(raw, "__synaflow_delivers__", None) is None:
+        # A materializer that shapes its result per consumer serves differing types.
         check_materializing_consumers(node, nodes, root)
     ctx = materializer_context(node, nodes, root, is_async)
     node["materializer"] = None if raw is None else resolve_factory(raw, ctx)

@@ -232,9 +232,14 @@ log_error_materializer_factory.__name__ = "log_error_materializer"
 
 # -- factory detection ----------------------------------------------------------------
 def _wants_context(param: inspect.Parameter) -> bool:
-    if param.name in ("ctx", "context"):
+    annotation = "" if param.annotation is param.empty else str(param.annotation)
+    if "MaterializeContext" in annotation:
         return True
-    return param.annotation is not param.empty and "MaterializeContext" in str(param.annotation)
+    # An error materializer written as ``def record(ctx: ErrorContext)`` takes the
+    # run-time error, not a build-time context (0.32.4 called it at build time).
+    if annotation.endswith("ErrorContext") or "ErrorContext'" in annotation:
+        return False
+    return param.name in ("ctx", "context")
 
 
 def is_factory(fn: Any) -> bool:

@@ -28,7 +28,8 @@ def materialize_reasons(name: str, node: dict[str, Any], nodes: dict[str, dict])
     for consumer in node["consumers"]:
         c = nodes[consumer]
         if any(b.producer == name and is_materialized_type(b.declared_type)
-               and name not in c["each"] for b in c["bindings"]):
+               and name not in c["each"] for b in c["bindings"]) \
+                or name in c.get("delivered", ()):
             reasons.add("consumer_requires_materialized_type")
         if c["force_materialize"]:
             reasons.add("consumer_force_materialize")
@@ -46,6 +47,8 @@ def declared_for(consumer: dict[str, Any], producer: str) -> Any:
 def consumption(producer: str, consumer: dict[str, Any]) -> str:
     if consumer["mode"] is StepMode.EACH:
         return "item"
+    if producer in consumer.get("delivered", ()):  # the materializer delivers its type
+        return "materialized"
     declared = declared_for(consumer, producer)
     if is_materialized_type(declared):
         return "materialized"

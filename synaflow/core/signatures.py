@@ -20,6 +20,9 @@ def unwrap_callable(fn: Any) -> Any:
         fn = fn.func
     if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
             or inspect.isclass(fn)) and callable(fn):
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is not None:  # functools.cache/lru_cache and other wrapper objects
+            return unwrap_callable(wrapped)
         return getattr(type(fn), "__call__", fn)
     return fn
 

@@ -105,7 +105,14 @@ def _resource_type(name: str, factory: Any, root: str) -> Any:
             f"{type(factory).__name__}", pipeline=root,
             fix=f"resources={{'{name}': lambda_or_function_returning_it}} with a return "
                 "annotation")
-    declared = resource_type(factory)
+    try:
+        declared = resource_type(factory)
+    except Exception as exc:  # NameError/TypeError of an unresolvable annotation
+        raise PipelineDefinitionError(
+            f"Could not resolve the type hints of resource '{name}' factory: "
+            f"{type(exc).__name__}: {exc}", pipeline=root,
+            fix="define the returned type at module level (or import it) so "
+                "typing.get_type_hints() can resolve it") from exc
     if declared is MISSING:
         raise PipelineDefinitionError(
             f"resource '{name}' factory must declare a return type annotation", pipeline=root,

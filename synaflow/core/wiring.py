@@ -13,7 +13,7 @@ from typing import Any
 from .dag import Binding
 from .exceptions import PipelineDefinitionError
 from .naming import get_base_dataset_name
-from .type_compatibility import (ListType, admits_explicit_none, get_type_name,
+from .type_compatibility import (ListType, admits_none, get_type_name,
                                  is_iterable_type, is_scalar_type, is_stream_type,
                                  is_type_compatible)
 from .types import StepMode
@@ -97,8 +97,9 @@ def check_binding(b: Binding, producer_type: Any, *, pipeline: str, step: str) -
     """Explicit-None and type compatibility of one binding."""
     declared = b.declared_type
     where = dict(pipeline=pipeline, step=step, param=b.param)
+    # admits_none: ``X | None`` takes an explicit None like Optional[X] (0.32.4 refused it).
     if producer_type is NoneType and declared is not None \
-            and not admits_explicit_none(declared) and declared is not NoneType:
+            and not admits_none(declared) and declared is not NoneType:
         raise PipelineDefinitionError(
             f"expects {get_type_name(declared)} but '{b.producer}' produces explicit "
             "NoneType (it is annotated '-> None')", **where,
@@ -178,8 +179,9 @@ def each_output_type(declared: Any, *, pipeline: str, step: str) -> Any:
         return None
     if is_stream_type(declared):
         raise PipelineDefinitionError(
-            f"Each-mode steps cannot return stream-like outputs (step '{step}' returns "
-            f"{get_type_name(declared)})", pipeline=pipeline, step=step, prefix=False,
+            f"Each-mode steps cannot return stream-like outputs (pipeline '{pipeline}', "
+            f"step '{step}' returns {get_type_name(declared)})", pipeline=pipeline, step=step,
+            prefix=False,
             fix="return one item per call (EACH already yields a stream of results), or "
                 "make the step ALL-mode by annotating its input as Iterator[...]")
     return ListType(declared)

@@ -428,3 +428,15 @@ def test_overrides_empty_keeps_resources():
     ov = ExecutionOverrides.empty(p)
     ov.resources["db"] = Db("fake")
     assert run(p, P(), ov).outputs == {"tag": "fake"}
+
+
+def test_error_materializer_named_ctx():
+    """``def record(ctx: ErrorContext)`` is an error materializer, not a factory."""
+    from synaflow import ErrorContext
+    seen = []
+    def record(ctx: ErrorContext) -> None:
+        seen.append(ctx.step_name)
+    p = pipeline(name="ctxnamed", params=L, error_materializer=record,
+                 steps=[step("boom", fn=boom)])
+    assert run(p, L([1])).status == "completed_with_errors"
+    assert seen == ["boom"]
