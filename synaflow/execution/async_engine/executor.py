@@ -28,7 +28,7 @@ from ...engine.effects import perform_async
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..async_steps import AsyncLocalStep
-from ..sync_engine.executor import PipelineExecutor, as_dag
+from ..sync_engine.executor import PipelineExecutor, ProgressTicker, as_dag
 
 _TICK = 0.05
 
@@ -39,10 +39,12 @@ class AsyncPipelineExecutor:
     def __init__(self, dag: Any, *, overrides: Any = None,
                  resource_factories: dict[str, Any] | None = None,
                  stall_timeout: float | None = None, grace: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, **_compat: Any) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[[Any], None] | None = None, **_compat: Any) -> None:
         self.dag = as_dag(dag)
         self.options = dict(overrides=overrides, resource_factories=resource_factories,
-                            stall_timeout=stall_timeout, grace=grace, clock=clock)
+                            stall_timeout=stall_timeout, grace=grace, clock=clock,
+                            progress=progress)
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
@@ -59,7 +61,8 @@ class AsyncPipelineExecutor:
                        resource_factories=o["resource_factories"])
         guard = StallGuard(clock=o["clock"], grace=o["grace"], stall_timeout=o["stall_timeout"])
         try:
-            self.result = await _AsyncRun(core, guard).run()
+            self.result = await _AsyncRun(core, guard,
+                                          ProgressTicker(core, o["progress"])).run()
         finally:
             self.outputs = core.values
         return self.result
@@ -68,9 +71,11 @@ class AsyncPipelineExecutor:
 class _AsyncRun:
     """One asyncio run: a task per step, a wait loop, bounded cleanup."""
 
-    def __init__(self, core: RunCore, guard: StallGuard) -> None:
+    def __init__(self, core: RunCore, guard: StallGuard,
+                 progress: Callable[[], None] = lambda: None) -> None:
         self.core = core
         self.guard = guard
+        self.progress = progress
         self.tasks: dict[asyncio.Task, str] = {}
         self.channels: list = []
 
@@ -79,6 +84,7 @@ class _AsyncRun:
         await perform_async(core.start())
         self._launch()
         while not core.all_done():
+            self.progress()
             done, _ = await asyncio.wait(list(self.tasks), timeout=_TICK,
                                          return_when=asyncio.FIRST_COMPLETED) \
                 if self.tasks else (set(), set())
@@ -97,11 +103,14 @@ class _AsyncRun:
         for name in self.core.ready_steps():
             task = asyncio.ensure_future(self._work(name))
             self.tasks[task] = name
-        for channel in self.channels:
-            if hasattr(channel, "state"):
-                for consumer in channel.state.buffers:
-                    if consumer in self.core.skipped:
-                        channel.state.close(consumer)
+        # A consumer that will read no more must not hold back its fan-out siblings;
+        # waiters poll the state every tick, so no notify is needed here.
+        for producer, consumer in self.core.take_released():
+            for channel in self.channels:
+                state = getattr(channel, "state", None)
+                if state is not None and state.producer == producer \
+                        and consumer in state.buffers:
+                    state.close(consumer)
 
     async def _work(self, name: str) -> None:
         try:

@@ -28,6 +28,7 @@ from ...engine.stall import StallGuard
 from ..local_steps import LocalStep
 
 _TICK = 0.05
+_PROGRESS_EVERY = 0.1
 
 
 def as_dag(pipeline_or_dag: Any) -> Any:
@@ -45,12 +46,15 @@ class PipelineExecutor:
     ``resource_factories`` default to the Dag's own (0.32.4 defaulted to none).
     ``stall_timeout`` (seconds, off by default) also fails runs where nothing
     progresses; a deadlock (every step waiting) is always reported after ``grace``.
+    ``progress``, if given, is called as ``progress(core)`` about every 0.1 s while
+    the run waits (the CLI's live display reads the ``RunCore`` trackers).
     """
 
     def __init__(self, dag: Any, *, overrides: Any = None,
                  resource_factories: dict[str, Any] | None = None,
                  stall_timeout: float | None = None, grace: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, **_compat: Any) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 progress: Callable[[Any], None] | None = None, **_compat: Any) -> None:
         self.dag = as_dag(dag)
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
@@ -62,6 +66,7 @@ class PipelineExecutor:
         self.stall_timeout = stall_timeout
         self.grace = grace
         self.clock = clock
+        self.progress = progress
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
@@ -69,7 +74,8 @@ class PipelineExecutor:
         core = RunCore(self.dag, params, self.overrides, clock=self.clock,
                        resource_factories=self.resource_factories)
         run = _SyncRun(core, StallGuard(clock=self.clock, grace=self.grace,
-                                        stall_timeout=self.stall_timeout))
+                                        stall_timeout=self.stall_timeout),
+                       progress=ProgressTicker(core, self.progress))
         try:
             self.result = run.run()
         finally:
@@ -77,12 +83,28 @@ class PipelineExecutor:
         return self.result
 
 
+class ProgressTicker:
+    """Calls ``progress(core)`` from a runner's wait loop, at most every 0.1 s."""
+
+    def __init__(self, core: RunCore, progress: Callable[[Any], None] | None) -> None:
+        self.core = core
+        self.progress = progress
+        self.due = core.clock()
+
+    def __call__(self) -> None:
+        if self.progress is not None and self.core.clock() >= self.due:
+            self.due = self.core.clock() + _PROGRESS_EVERY
+            self.progress(self.core)
+
+
 class _SyncRun:
     """One synchronous run: launches step threads, waits, cleans up."""
 
-    def __init__(self, core: RunCore, guard: StallGuard) -> None:
+    def __init__(self, core: RunCore, guard: StallGuard,
+                 progress: Callable[[], None] = lambda: None) -> None:
         self.core = core
         self.guard = guard
+        self.progress = progress
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.threads: dict[str, threading.Thread] = {}
         self.channels: list = []
@@ -92,6 +114,7 @@ class _SyncRun:
         perform(core.start())
         self._launch()
         while not core.all_done():
+            self.progress()
             try:
                 name = self.done.get(timeout=_TICK)
             except queue.Empty:
@@ -111,7 +134,7 @@ class _SyncRun:
                                       name=f"synaflow-{self.core.dag.name}-{name}")
             self.threads[name] = thread
             thread.start()
-        self._close_skipped()
+        self._close_released()
 
     def _work(self, name: str) -> None:
         try:
@@ -121,13 +144,14 @@ class _SyncRun:
         finally:
             self.done.put(name)
 
-    def _close_skipped(self) -> None:
-        """A consumer that will never run must not hold back its fan-out siblings."""
-        for channel in self.channels:
-            if hasattr(channel, "state"):
-                for consumer in channel.state.buffers:
-                    if consumer in self.core.skipped:
-                        channel.close(consumer)
+    def _close_released(self) -> None:
+        """A consumer that will read no more must not hold back its fan-out siblings."""
+        for producer, consumer in self.core.take_released():
+            for channel in list(self.channels):
+                state = getattr(channel, "state", None)
+                if state is not None and state.producer == producer \
+                        and consumer in state.buffers:
+                    channel.close(consumer)
 
     def _active(self) -> int:
         return sum(1 for t in self.threads.values() if t.is_alive())

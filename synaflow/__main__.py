@@ -1,0 +1,4 @@
+"""``python -m synaflow``: the ``synaflow`` command line."""
+from synaflow.cli import main
+
+raise SystemExit(main())
