@@ -14,6 +14,8 @@ Mutable state (private to this object):
 - ``trackers``: one ``StepTracker`` per launched step (counts and events).
 - ``outputs``: terminal and exported step outputs for ``RunResult.outputs``.
 - ``fatal`` / ``fatal_step``: the first error that ends the run, and where it came from.
+- ``released``: stream hand-offs (producer, consumer) nobody will read again, for
+  the driver to close (``take_released``) so they stop holding back siblings.
 """
 from __future__ import annotations
 
@@ -90,8 +92,13 @@ class RunCore:
 
     def __init__(self, dag: Any, params: Any, overrides: Any = None, *,
                  run_id: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 resource_factories: dict[str, Any] | None = None) -> None:
+                 resource_factories: dict[str, Any] | None = None,
+                 shape: Callable[..., Any] | None = None) -> None:
         self.dag = dag
+        # ``shape(value, shape_name, default_materializer=...)`` gives a consumer its
+        # view of a materialized output. A driver whose values live elsewhere (Ray
+        # object refs) passes a function that defers ``shape_value`` to the worker.
+        self.shape = shape_value if shape is None else shape
         self.params = params_to_dict(params)
         self.overrides = overrides
         self.run_id = run_id or str(uuid.uuid4())
@@ -109,6 +116,7 @@ class RunCore:
         self.outputs: dict[str, Any] = {}
         self.fatal: BaseException | None = None
         self.fatal_step: str | None = None
+        self.released: list[tuple[str, str]] = []
         self._pipeline_observers = self._resolve_pipeline_observers()
         self._check_params()
 
@@ -203,10 +211,36 @@ class RunCore:
 
     def _skip(self, name: str, reason: str) -> None:
         self.skipped[name] = reason
+        self._release_inputs(name)
 
     def step_finished(self, name: str) -> None:
         """The driver's work for ``name`` ended (published, failed or drained)."""
         self.finished.add(name)
+        if not (self._lazy(name) and name in self.published):
+            self._release_inputs(name)
+
+    def _lazy(self, name: str) -> bool:
+        node = self.dag.steps.get(name)
+        return node is not None and node.is_stream and not node.materialize_output
+
+    def _release_inputs(self, name: str) -> None:
+        """``name`` will read no more: its lazy inputs are released, and so, upstream,
+        are the inputs of lazy producers that only it read. A consumer that failed or
+        returned before reading its fan-out branch (or never started) must not hold
+        back its siblings (0.32.4 hung there; spec 03 §6.2)."""
+        todo = [name]
+        while todo:
+            consumer = todo.pop()
+            for dep in self.dag.steps[consumer].deps:
+                if self._lazy(dep) and (dep, consumer) not in self.released:
+                    self.released.append((dep, consumer))
+                    if len(self.dag.steps[dep].consumers) == 1:
+                        todo.append(dep)
+
+    def take_released(self) -> list[tuple[str, str]]:
+        """Hand-offs released since the last call; the driver closes those branches."""
+        released, self.released = self.released, []
+        return released
 
     def all_done(self) -> bool:
         if self.fatal is not None:
@@ -221,10 +255,24 @@ class RunCore:
         value = self.values[key] if key in self.values else self.values[producer]
         node = self.dag.steps.get(producer)
         if node is not None and node.materialize_output:
-            return shape_value(value, node.shape_for(consumer),
-                               default_materializer=node.default_materializer
-                               or node.materializer is None)
+            return self.shape(value, node.shape_for(consumer),
+                              default_materializer=node.default_materializer
+                              or node.materializer is None,
+                              **self._reshape_hook(producer, consumer))
         return value
+
+    def _reshape_hook(self, producer: str, consumer: str) -> dict[str, Any]:
+        """Keywords for ``shape`` when the materializer shapes its own result per consumer.
+
+        Empty for every materializer without ``__synaflow_reshape__`` (see
+        ``engine.shapes.shape_value``), so other ``shape`` functions need not know it.
+        """
+        reshape = getattr(self.materializer(producer), "__synaflow_reshape__", None)
+        if reshape is None:
+            return {}
+        consumer_node = self.dag.steps.get(consumer)
+        declared = consumer_node.deps.get(producer) if consumer_node is not None else None
+        return {"reshape": reshape, "declared_type": declared}
 
     def call_plan(self, name: str) -> CallPlan:
         """Values for every parameter of ``name`` (resources are provided by the driver)."""
