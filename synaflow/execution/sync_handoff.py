@@ -6,6 +6,7 @@ These loops are the transport for in-process runs: they iterate and call, and as
 from __future__ import annotations
 
 import threading
+from itertools import chain
 from typing import Any, Callable, Iterator
 
 from ..core.exceptions import FanoutStreamClosedError
@@ -16,14 +17,37 @@ from ..engine.stall import StallGuard
 
 def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = None,
               on_close: Callable[[], None] | None = None) -> Iterator[Any]:
-    """Call ``fn`` once per row (zip-longest of the EACH sources) and yield results."""
+    """Call ``fn`` once per row (zip-longest of the EACH sources) and yield results.
+
+    The loop keeps its success count in a local (synced into the tracker every
+    ``_SYNC`` rows, before any policy decision, and at the end): this is the hot
+    path of every EACH step.
+    """
     try:
         call = row_call or _fast_call(fn, plan)
-        rows = iter(plan.sources[0]) if call.single else iter(plan.rows())
-        for row in rows:
+        rows: Iterator[Any] = iter(plan.sources[0]) if call.single else iter(plan.rows())
+        for first in rows:
             perform(tracker.start())
-            yield from _rows(tracker, call, row, rows)
+            rows = chain((first,), rows)
             break
+        f = call.fn
+        ok = tracker.success
+        while True:
+            try:
+                for row in rows:
+                    result = f(row)
+                    ok += 1
+                    if not ok & _SYNC:
+                        tracker.success = ok
+                    yield result
+                break
+            except Exception as exc:
+                tracker.success = ok
+                effects, fatal = tracker.row_failed(exc)
+                perform(effects)
+                if fatal is not None:
+                    raise fatal from exc if fatal is not exc else None
+        tracker.success = ok
         effects, fatal = tracker.rows_done()
         perform(effects)
         if fatal is not None:
@@ -33,35 +57,7 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
             on_close()
 
 
-def _rows(tracker: Any, call: Callable[[Any], Any], first: Any, rows: Iterator[Any]):
-    """The hot loop: one call per row; errors go to the tracker's policy."""
-    row = first
-    while True:
-        try:
-            result = call(row)
-        except Exception as exc:
-            effects, fatal = tracker.row_failed(exc)
-            perform(effects)
-            if fatal is not None:
-                raise fatal from exc if fatal is not exc else None
-        else:
-            tracker.success += 1
-            yield result
-        for row in rows:
-            break
-        else:
-            return
-
-
-def _fast_call(fn: Callable[..., Any], plan: Any) -> Any:
-    """The cheapest correct call for a row (one argument is the common case)."""
-    if len(plan.sources) == 1 and len(plan.source_params[0]) == 1 and not plan.static \
-            and plan.source_params[0][0][1] is None:
-        param = plan.source_params[0][0][0]
-        if _only_positional_param(fn) == param:
-            return _Single(fn)
-        return _Single(lambda item: fn(**{param: item}))
-    return RowCall(lambda row: fn(**plan.row_kwargs(row)))
+_SYNC = 255  # progress displays see counts at most 256 rows late
 
 
 class _Single:
@@ -86,6 +82,17 @@ class RowCall:
 
     def __call__(self, row: tuple) -> Any:
         return self.fn(row)
+
+
+def _fast_call(fn: Callable[..., Any], plan: Any) -> Any:
+    """The cheapest correct call for a row (one argument is the common case)."""
+    if len(plan.sources) == 1 and len(plan.source_params[0]) == 1 and not plan.static \
+            and plan.source_params[0][0][1] is None:
+        param = plan.source_params[0][0][0]
+        if _only_positional_param(fn) == param:
+            return _Single(fn)
+        return _Single(lambda item: fn(**{param: item}))
+    return RowCall(lambda row: fn(**plan.row_kwargs(row)))
 
 
 def _only_positional_param(fn: Callable[..., Any]) -> str | None:
