@@ -1,0 +1,265 @@
+"""The Ray runner side by side with our sync runner, raw Ray tasks and Ray Data.
+
+    RAY_AUTH_MODE=disabled python benchmarks/bench_ray.py            # ~2-3 min, 2 cores
+    RAY_AUTH_MODE=disabled python benchmarks/bench_ray.py --only dispatch,tiny
+
+Workloads (targets from issue 4):
+
+* dispatch:   100,000 trivial EACH items (x + 1)                     <= 5 us/item
+* scaling:    40 items x 50 ms pure-Python CPU                       >= 1.8x faster than sync
+* streaming:  5,000 small items, generator -> EACH -> EACH -> sink   <= 20 us/item
+* backpressure: 2,000 x 1 MB items into a 5 ms/item consumer, max_in_flight=8:
+              peak object store <= 2 x (max_in_flight + replicas) x 1 MB, nothing spilled
+* tiny:       a 3-step value pipeline on a running Ray               <= 50 ms
+
+One local Ray (2 CPUs) is started for the whole run, with RAY_AUTH_MODE=disabled.
+Every figure is the best of a few runs after a warm-up (pooled actors and task
+workers started). Prints a table and PASS/FAIL per target; always exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from typing import NamedTuple
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import ray  # noqa: E402
+
+from synaflow import pipeline, run, step  # noqa: E402
+from synaflow.distributed import ray_run  # noqa: E402
+
+ROWS: list[tuple] = []
+
+
+def report(name: str, ours: str, *others: str, target: str = "", ok: bool | None = None):
+    verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+    ROWS.append((name, ours, "; ".join(others), target, verdict))
+    print(f"{name:<13} {ours:<26} {'; '.join(others):<62} {target:<22} {verdict}",
+          flush=True)
+
+
+def best(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+# -- workloads ---------------------------------------------------------------------------
+class Xs(NamedTuple):
+    xs: list[int]
+
+
+class N(NamedTuple):
+    n: int
+
+
+def inc(xs: int) -> int:
+    return xs + 1
+
+
+def spin(xs: int) -> int:
+    """About 50 ms of pure-Python CPU work."""
+    end = time.process_time() + 0.05
+    k = 0
+    while time.process_time() < end:
+        k += 1
+    return xs
+
+
+def source(n: int) -> Iterator[int]:
+    yield from range(n)
+
+
+def double(source: int) -> int:
+    return 2 * source
+
+
+def shift(double: int) -> int:
+    return double + 1
+
+
+def sink(shift: Iterator[int]) -> int:
+    return sum(shift)
+
+
+def blobs(n: int) -> Iterator[bytes]:
+    for i in range(n):
+        yield bytes([i % 256]) * (1 << 20)
+
+
+def slow_len(blobs: bytes) -> int:
+    time.sleep(0.005)
+    return len(blobs)
+
+
+def a(n: int) -> int:
+    return n + 1
+
+
+def b(a: int) -> int:
+    return a * 2
+
+
+def c(b: int) -> int:
+    return b - 3
+
+
+def each_pipeline(fn, name: str):
+    return pipeline(name=name, params=Xs, steps=[step(fn.__name__, fn=fn)])
+
+
+# -- the benchmarks ----------------------------------------------------------------------
+def bench_dispatch(n: int = 100_000) -> None:
+    p = each_pipeline(inc, "dispatch")
+    params = Xs(list(range(n)))
+    out = ray_run(p, params).outputs["inc"]
+    assert out[:3] == [1, 2, 3] and len(out) == n
+    ours = best(lambda: ray_run(p, params), 3) / n * 1e6
+    sync = best(lambda: run(p, params), 3) / n * 1e6
+    remote_inc = ray.remote(inc)
+    k = 2000
+    raw = best(lambda: ray.get([remote_inc.remote(i) for i in range(k)]), 2) / k * 1e6
+    data = ray_data_map(n)
+    report("dispatch", f"{ours:.2f} us/item", f"sync {sync:.2f} us",
+           f"raw task/item {raw:.0f} us ({raw / ours:.0f}x)",
+           f"Ray Data map {data}", target="<= 5 us/item", ok=ours <= 5)
+
+
+def ray_data_map(n: int) -> str:
+    try:
+        import ray.data
+    except Exception as exc:  # Ray Data needs pandas/pyarrow
+        return f"n/a ({type(exc).__name__})"
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+
+    def go() -> None:
+        ray.data.range(n).map(lambda r: {"id": r["id"] + 1}).materialize()
+    try:
+        go()
+        return f"{best(go, 2) / n * 1e6:.1f} us/row"
+    except Exception as exc:
+        return f"n/a ({type(exc).__name__})"
+
+
+def bench_scaling(n: int = 40) -> None:
+    p = each_pipeline(spin, "scaling")
+    params = Xs(list(range(n)))
+    ray_run(p, Xs([0, 1]))
+    ours = best(lambda: ray_run(p, params), 2)
+    sync = best(lambda: run(p, params), 1)
+    remote_spin = ray.remote(spin)
+    raw = best(lambda: ray.get([remote_spin.remote(i) for i in range(n)]), 1)
+    report("scaling", f"{ours:.2f} s ({sync / ours:.2f}x)", f"sync {sync:.2f} s",
+           f"raw tasks {raw:.2f} s ({sync / raw:.2f}x)", target=">= 1.8x vs sync",
+           ok=sync / ours >= 1.8)
+
+
+def bench_streaming(n: int = 5000, mif: int = 1) -> None:
+    p = pipeline(name="streaming", params=N, steps=[
+        step("source", fn=source, max_in_flight=mif), step("double", fn=double),
+        step("shift", fn=shift), step("sink", fn=sink)])
+    expected = sum(2 * i + 1 for i in range(n))
+    assert ray_run(p, N(n)).outputs["sink"] == expected
+    ours = best(lambda: ray_run(p, N(n)), 3) / n * 1e6
+    sync = best(lambda: run(p, N(n)), 3) / n * 1e6
+    report(f"streaming/{mif}", f"{ours:.1f} us/item", f"sync {sync:.2f} us/item",
+           target="<= 20 us/item", ok=ours <= 20)
+
+
+_PLASMA = re.compile(r"Plasma memory usage (\d+) MiB")
+_SPILLED = re.compile(r"Spilled (\d+) MiB")
+
+
+class StoreSampler(threading.Thread):
+    """Samples the object store's usage (``ray memory --stats-only``) every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mib = 0
+        self.spilled_mib = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from ray._private.internal_api import memory_summary
+
+        while not self.stop.is_set():
+            text = memory_summary(stats_only=True)
+            used = _PLASMA.search(text)
+            if used:
+                self.peak_mib = max(self.peak_mib, int(used.group(1)))
+            spilled = _SPILLED.search(text)
+            if spilled:
+                self.spilled_mib = max(self.spilled_mib, int(spilled.group(1)))
+            self.stop.wait(0.05)
+
+
+def bench_backpressure(n: int = 2000, mif: int = 8) -> None:
+    replicas = 2
+    p = pipeline(name="backpressure", params=N, steps=[
+        step("blobs", fn=blobs, max_in_flight=mif),
+        step("slow_len", fn=slow_len, ray={"replicas": replicas})])
+    ray_run(p, N(20))
+    sampler = StoreSampler()
+    sampler.start()
+    t0 = time.perf_counter()
+    out = ray_run(p, N(n)).outputs["slow_len"]
+    elapsed = time.perf_counter() - t0
+    sampler.stop.set()
+    sampler.join()
+    assert out == [1 << 20] * n
+    bound = 2 * (mif + replicas)
+    report("backpressure", f"peak {sampler.peak_mib} MiB",
+           f"spilled {sampler.spilled_mib} MiB", f"{n / elapsed:.0f} items/s",
+           f"floor {n * 0.005 / replicas:.1f} s vs {elapsed:.1f} s",
+           target=f"<= {bound} MiB, 0 spilled",
+           ok=sampler.peak_mib <= bound and sampler.spilled_mib == 0)
+
+
+def bench_tiny(rounds: int = 20) -> None:
+    p = pipeline(name="tiny", params=N, steps=[step("a", fn=a), step("b", fn=b),
+                                               step("c", fn=c)])
+    ray_run(p, N(1))
+    times = []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        assert ray_run(p, N(i)).outputs["c"] == (i + 1) * 2 - 3
+        times.append(time.perf_counter() - t0)
+    sync = best(lambda: run(p, N(1)), 5)
+    med = statistics.median(times) * 1e3
+    report("tiny", f"{med:.1f} ms (median)", f"best {min(times) * 1e3:.1f} ms",
+           f"sync {sync * 1e3:.2f} ms", target="<= 50 ms", ok=med <= 50)
+
+
+BENCHES = {"tiny": bench_tiny, "dispatch": bench_dispatch, "scaling": bench_scaling,
+           "streaming": bench_streaming, "backpressure": bench_backpressure}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHES))
+    parser.add_argument("--address", default=None, help="a running Ray cluster")
+    args = parser.parse_args()
+    if args.address:
+        ray.init(address=args.address, logging_level="WARNING")
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                 object_store_memory=1 << 30)
+    print(f"{'workload':<13} {'SynaFlow on Ray':<26} {'side by side':<62} {'target':<22}")
+    for name in args.only.split(","):
+        BENCHES[name]()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
