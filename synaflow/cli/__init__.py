@@ -63,7 +63,20 @@ __all__ = ["main", "SynaflowCli", "CLIUsageError", "PreRunContext", "PostRunCont
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``synaflow`` console script: ``--catalog MODULE`` selects the registry."""
-    return invoke(argv, catalog=None, hooks=Hooks())
+    try:
+        return invoke(argv, catalog=None, hooks=Hooks())
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """``synaflow graph NAME | head``: the reader left; stop quietly, like other tools."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 class SynaflowCli:

@@ -13,7 +13,7 @@ from typing import Any
 from .dag import Binding
 from .exceptions import PipelineDefinitionError
 from .naming import get_base_dataset_name
-from .type_compatibility import (ListType, admits_none, get_type_name,
+from .type_compatibility import (ListType, admits_none, element_type, get_type_name,
                                  is_iterable_type, is_scalar_type, is_stream_type,
                                  is_type_compatible)
 from .types import StepMode
@@ -112,7 +112,8 @@ def check_binding(b: Binding, producer_type: Any, *, pipeline: str, step: str) -
 
 
 def compatible(producer: Any, consumer: Any) -> bool:
-    """0.32.4's rules, plus what they meant to allow: ``Any``, subclasses, int->float."""
+    """0.32.4's rules, plus what they meant to allow: ``Any``, subclasses, int->float
+    (for values, and for the items of a stream or collection read item by item)."""
     if is_type_compatible(producer, consumer):
         return True
     if consumer is Any:
@@ -120,7 +121,9 @@ def compatible(producer: Any, consumer: Any) -> bool:
     if isinstance(producer, type) and isinstance(consumer, type):
         return issubclass(producer, consumer) or (producer is int and consumer is float)
     if isinstance(producer, ListType) or is_iterable_type(producer):
-        return False
+        item = element_type(producer)
+        return item is not None and is_scalar_type(consumer) and item is not producer \
+            and compatible(item, consumer)
     members = typing.get_args(consumer) if _is_pep604(consumer) else ()
     return any(compatible(producer, m) for m in members)
 

@@ -255,10 +255,17 @@ class RunCore:
         value = self.values[key] if key in self.values else self.values[producer]
         node = self.dag.steps.get(producer)
         if node is not None and node.materialize_output:
-            return self.shape(value, node.shape_for(consumer),
-                              default_materializer=node.default_materializer
-                              or node.materializer is None,
-                              **self._reshape_hook(producer, consumer))
+            shape = node.shape_for(consumer)
+            try:
+                return self.shape(value, shape, default_materializer=node.default_materializer
+                                  or node.materializer is None,
+                                  **self._reshape_hook(producer, consumer))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"Pipeline '{self.dag.name}', step '{consumer}': cannot give it the items "
+                    f"of '{producer}' as a {shape}: {exc}. Fix: annotate the parameter with "
+                    f"the collection the items fit (e.g. list[...]), or make '{producer}' "
+                    "yield (key, value) pairs for a dict") from exc
         return value
 
     def _reshape_hook(self, producer: str, consumer: str) -> dict[str, Any]:

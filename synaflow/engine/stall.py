@@ -44,12 +44,16 @@ class StallGuard:
         if all_waiting and idle >= self.grace:
             return self.describe(f"Deadlock: every running step has waited {idle:.1f} s")
         if self.stall_timeout is not None and idle >= self.stall_timeout:
-            return self.describe(f"No progress for {idle:.0f} s")
+            shown = f"{idle:.1f}".rstrip("0").rstrip(".")
+            return self.describe(f"No progress for {shown} s")
         return None
 
     def describe(self, head: str) -> str:
-        blocked = "; ".join(sorted(set(self.waiting.values()))) or "no step is waiting"
-        return (f"{head}. Blocked: {blocked}. A step that reads two streams of one fan-out "
-                "one after the other needs max_in_flight >= the stream length, or read them "
-                "in lockstep (zip) or annotate them list[...]; raise stall_timeout if a step "
-                "is just slow")
+        reasons = sorted(set(self.waiting.values()))
+        blocked = "; ".join(reasons) or "no step is waiting on a hand-off (a step is busy)"
+        hint = "raise stall_timeout if a step is just slow"
+        if any("full" in r for r in reasons):
+            hint = ("a step that reads two streams of one fan-out one after the other needs "
+                    "max_in_flight greater than the stream length; read them in lockstep "
+                    "(zip) or annotate them list[...]; " + hint)
+        return f"{head}. Blocked: {blocked}. Fix: {hint}"
