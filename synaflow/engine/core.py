@@ -15,7 +15,8 @@ Mutable state (private to this object):
 - ``outputs``: terminal and exported step outputs for ``RunResult.outputs``.
 - ``fatal`` / ``fatal_step``: the first error that ends the run, and where it came from.
 - ``released``: stream hand-offs (producer, consumer) nobody will read again, for
-  the driver to close (``take_released``) so they stop holding back siblings.
+  the driver to close (``take_released``) so they stop holding back siblings;
+  ``released_edges``: every hand-off released so far.
 """
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ class RunCore:
         self.fatal: BaseException | None = None
         self.fatal_step: str | None = None
         self.released: list[tuple[str, str]] = []
+        self.released_edges: set[tuple[str, str]] = set()
         self._pipeline_observers = self._resolve_pipeline_observers()
         self._check_params()
 
@@ -225,17 +227,20 @@ class RunCore:
 
     def _release_inputs(self, name: str) -> None:
         """``name`` will read no more: its lazy inputs are released, and so, upstream,
-        are the inputs of lazy producers that only it read. A consumer that failed or
-        returned before reading its fan-out branch (or never started) must not hold
-        back its siblings (0.32.4 hung there; spec 03 §6.2)."""
+        are the inputs of lazy producers none of whose readers will read again. A
+        consumer that failed or returned before reading its fan-out branch (or never
+        started) must not hold back its siblings (0.32.4 hung there; spec 03 §6.2)."""
         todo = [name]
         while todo:
             consumer = todo.pop()
             for dep in self.dag.steps[consumer].deps:
-                if self._lazy(dep) and (dep, consumer) not in self.released:
-                    self.released.append((dep, consumer))
-                    if len(self.dag.steps[dep].consumers) == 1:
-                        todo.append(dep)
+                edge = (dep, consumer)
+                if not self._lazy(dep) or edge in self.released_edges:
+                    continue
+                self.released_edges.add(edge)
+                self.released.append(edge)
+                if all((dep, c) in self.released_edges for c in self.dag.steps[dep].consumers):
+                    todo.append(dep)
 
     def take_released(self) -> list[tuple[str, str]]:
         """Hand-offs released since the last call; the driver closes those branches."""

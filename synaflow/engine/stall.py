@@ -54,6 +54,6 @@ class StallGuard:
         hint = "raise stall_timeout if a step is just slow"
         if any("full" in r for r in reasons):
             hint = ("a step that reads two streams of one fan-out one after the other needs "
-                    "max_in_flight greater than the stream length; read them in lockstep "
+                    "max_in_flight of at least the stream length; read them in lockstep "
                     "(zip) or annotate them list[...]; " + hint)
         return f"{head}. Blocked: {blocked}. Fix: {hint}"

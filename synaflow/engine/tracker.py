@@ -19,6 +19,11 @@ from ..core.types import ErrorContext, OnError, StepMode
 from .effects import Emit, Report
 
 
+def value_count(value: Any) -> int:
+    """What a value call counts as its output items (``success_count``)."""
+    return len(value) if isinstance(value, (list, tuple, set)) else 1
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, PipelineStopException) and exc.cause is not None:
         exc = exc.cause
@@ -90,14 +95,16 @@ class StepTracker:
             error_count=max(self.errors, 1), completed_all_inputs=complete))
 
     # -- value calls (ALL) ------------------------------------------------------------
-    def value_done(self, value: Any) -> list:
-        self.success = len(value) if isinstance(value, (list, tuple, set)) else 1
+    def value_done(self, value: Any, *, count: int | None = None) -> list:
+        """The call returned ``value``. A driver that never holds the value (it stays
+        on a Ray worker) passes ``count=value_count(value)`` computed where it is."""
+        self.success = value_count(value) if count is None else count
         return self._close(self._completed(self.success, 0))
 
     def call_failed(self, exc: BaseException) -> tuple[list, BaseException | None]:
         """An ALL call (or its materializer) raised: report; return the fatal error, if any."""
-        if isinstance(exc, (PipelineStopException,)) and self.core.fatal is exc:
-            return [], exc  # a STOP from upstream passing through this step's code
+        if self._passing_through(exc):
+            return [], exc  # e.g. a STOP from upstream passing through this step's code
         self.errors += 1
         if isinstance(exc, ThresholdExceededException):
             complete = self._sized_total() == exc.error_count + exc.success_count
@@ -107,6 +114,13 @@ class StepTracker:
             return effects, self.core.set_fatal(exc, self.name)
         effects = [self._report(exc, complete=None), self._failed_event(exc, complete=False)]
         return effects, self._policy(exc)
+
+    def _passing_through(self, exc: BaseException) -> bool:
+        """The run's fatal error coming back through this step's code (a STOP, a stall or
+        a failed resource aborted the hand-off it was reading): not this step's failure,
+        so no error report and no FAILED event for it. A threshold passing through a lazy
+        reader is still reported on the reader, as 0.32.4 did."""
+        return exc is self.core.fatal and not isinstance(exc, ThresholdExceededException)
 
     def _sized_total(self) -> int | None:
         return self.core.sized_total(self.name)
@@ -120,7 +134,7 @@ class StepTracker:
     # -- EACH rows --------------------------------------------------------------------
     def row_failed(self, exc: BaseException) -> tuple[list, BaseException | None]:
         """One EACH row raised: the row is skipped (CONTINUE) or the run stops (STOP)."""
-        if isinstance(exc, PipelineStopException) and self.core.fatal is exc:
+        if self._passing_through(exc):
             return [], exc
         if isinstance(exc, ThresholdExceededException):
             exc = InvalidThresholdRaiseInEACHStep(self.name, exc)
@@ -161,7 +175,7 @@ class StepTracker:
         """The producer raised mid-stream. 0.32.4 charged this to the consumer; it is the
         producer's failure: its error materializer, its FAILED event, its policy. Under
         CONTINUE the stream ends at the valid prefix."""
-        if isinstance(exc, PipelineStopException) and self.core.fatal is exc:
+        if self._passing_through(exc):
             return [], exc
         self.success = count
         self.errors += 1

@@ -58,8 +58,10 @@ async def each_rows_async(tracker: Any, fn: Callable[..., Any], plan: Any,
             except Exception as exc:
                 effects, fatal = tracker.row_failed(exc)
                 await perform_async(effects)
+                if fatal is exc:  # the run's error passing through: keep its cause
+                    raise
                 if fatal is not None:
-                    raise fatal from exc if fatal is not exc else None
+                    raise fatal from exc
                 continue
             tracker.success += 1
             yield result
@@ -91,8 +93,10 @@ async def track_stream_async(tracker: Any, source: Any,
     except Exception as exc:
         effects, fatal = tracker.stream_failed(exc, count)
         await perform_async(effects)
+        if fatal is exc:  # the run's error passing through: keep its cause
+            raise
         if fatal is not None:
-            raise fatal from exc if fatal is not exc else None
+            raise fatal from exc
     else:
         await perform_async(tracker.stream_done(count))
     finally:

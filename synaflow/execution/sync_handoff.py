@@ -45,8 +45,10 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
                 tracker.success = ok
                 effects, fatal = tracker.row_failed(exc)
                 perform(effects)
+                if fatal is exc:  # the run's error passing through: keep its cause
+                    raise
                 if fatal is not None:
-                    raise fatal from exc if fatal is not exc else None
+                    raise fatal from exc
         tracker.success = ok
         effects, fatal = tracker.rows_done()
         perform(effects)
@@ -122,8 +124,10 @@ def track_stream(tracker: Any, source: Iterator[Any],
     except Exception as exc:
         effects, fatal = tracker.stream_failed(exc, count)
         perform(effects)
+        if fatal is exc:  # the run's error passing through: keep its cause
+            raise
         if fatal is not None:
-            raise fatal from exc if fatal is not exc else None
+            raise fatal from exc
     else:
         perform(tracker.stream_done(count))
     finally:
