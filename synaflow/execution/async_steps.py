@@ -6,7 +6,8 @@ from typing import Any
 from ..core.types import StepMode
 from ..engine.effects import perform_async
 from .async_handoff import AsyncFanout, _maybe_await, each_rows_async, track_stream_async
-from .local_steps import _FAILED, check_output_kind, consumer_type, publication_route
+from .local_steps import (_FAILED, StepRun, check_output_kind, consumer_type,
+                          publication_route)
 
 
 async def _collect(stream: Any) -> list:
@@ -77,16 +78,8 @@ async def _exit(obj: Any) -> None:
         obj.__exit__(None, None, None)
 
 
-class AsyncLocalStep:
+class AsyncLocalStep(StepRun):
     """Runs one step of an async pipeline in the current task and publishes its output."""
-
-    def __init__(self, core: Any, name: str, *, guard: Any, channels: list) -> None:
-        self.core = core
-        self.name = name
-        self.node = core.dag.steps[name]
-        self.tracker = core.tracker(name)
-        self.guard = guard
-        self.channels = channels
 
     async def run(self) -> None:
         try:

@@ -104,8 +104,8 @@ class Resources:
         return RowCall(call)
 
 
-class LocalStep:
-    """Runs one step inside the calling thread and publishes its output."""
+class StepRun:
+    """What running one step needs: the core, its node and tracker, the run's channels."""
 
     def __init__(self, core: Any, name: str, *, guard: Any, channels: list) -> None:
         self.core = core
@@ -114,6 +114,10 @@ class LocalStep:
         self.tracker = core.tracker(name)
         self.guard = guard
         self.channels = channels
+
+
+class LocalStep(StepRun):
+    """Runs one step inside the calling thread and publishes its output."""
 
     def run(self) -> None:
         """Prepare inputs (a failure here is fatal), then call and publish."""
