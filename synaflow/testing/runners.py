@@ -7,6 +7,7 @@ registering it with ``register_runner``; the Ray runner registers ``ray`` and
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import Any, Callable
 
 from .asyncify import asyncify
@@ -58,3 +59,19 @@ def get_runner(name: str) -> Any:
     if name not in _FACTORIES:
         raise KeyError(f"unknown runner '{name}'; known: {', '.join(_FACTORIES)}")
     return _FACTORIES[name]()
+
+
+def _ray_runner(debug: bool | str) -> Callable[[], Any]:
+    def factory() -> Any:
+        from ..distributed.testing import RayRunner
+
+        return RayRunner(debug)
+    return factory
+
+
+# The Ray runner (synaflow[ray]): on a local Ray kept for the session, and its
+# in-process debug mode without and with serialisation. Registered only when Ray
+# is installed; ``find_spec`` does not import it.
+if importlib.util.find_spec("ray") is not None:
+    for _name, _debug in (("ray-debug", True), ("ray-serialize", "serialize"), ("ray", False)):
+        _FACTORIES[_name] = _ray_runner(_debug)

@@ -1,0 +1,229 @@
+"""``StepWorker``: the actor that hosts stateful stages.
+
+Generator steps (pulled with ``next_batch``), ALL-mode steps that read streams
+(their iterator parameters are ``Feed``s the driver pushes slices into) and
+replicas of EACH steps that use resources (created once per replica). One actor
+hosts one stage of a run at a time, in a *slot*; ``release`` frees the slot so the
+actor can be reused by a later run (actors take seconds to start).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..core.types import StepMode
+from ..engine.core import CallPlan
+from ..execution.local_steps import Resources, check_output_kind
+from .errors import portable_error
+from .worker import CallMeta, call_value, each_batch, estimate_bytes, load_spec, unpack
+
+
+class FeedClosed(Exception):
+    """The driver released the stage while its function was still reading."""
+
+
+class Feed:
+    """One stream parameter, fed by the driver. ``push`` returns once the consumer
+    has taken what was pushed, so the driver keeps at most one push outstanding."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.queue: deque = deque()
+        self.pushed = 0
+        self.taken = 0
+        self.done = False
+        self.error: BaseException | None = None
+
+    def push(self, items: list) -> int:
+        with self.cond:
+            self.pushed += 1
+            seq = self.pushed
+            self.queue.append(items)
+            self.cond.notify_all()
+            while self.taken < seq and self.error is None:
+                self.cond.wait(0.5)
+        return seq
+
+    def end(self) -> None:
+        with self.cond:
+            self.done = True
+            self.cond.notify_all()
+
+    def abort(self, exc: BaseException) -> None:
+        with self.cond:
+            self.error = exc
+            self.cond.notify_all()
+
+    def __iter__(self):
+        while True:
+            with self.cond:
+                while not self.queue and not self.done and self.error is None:
+                    self.cond.wait(0.5)
+                if self.error is not None:
+                    raise self.error
+                if not self.queue:
+                    return
+                items = self.queue.popleft()
+                self.taken += 1
+                self.cond.notify_all()
+            yield from items
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.feeds: dict[str, Feed] = {}
+        self.gen: Any = None
+        self.resources: Any = None
+        self.gate: threading.Semaphore | None = None
+        self.row_call: Any = None
+        self.spec: Any = None
+        self.turn: threading.Condition | None = None
+        self.next_seq = 0
+        self.produced = 0
+
+
+class StepWorker:
+    """The actor class (plain Python; the transport makes it remote)."""
+
+    def __init__(self) -> None:
+        self.slots: dict[str, _Slot] = {}
+        self.lock = threading.Lock()
+
+    def where(self) -> tuple:
+        """(process id, Ray node id) of this actor; the node is None outside Ray."""
+        try:
+            import ray
+
+            node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        except Exception:
+            node = None
+        return os.getpid(), node
+
+    def _slot(self, slot: str) -> _Slot:
+        with self.lock:
+            s = self.slots.get(slot)
+            if s is None:
+                s = self.slots[slot] = _Slot()
+            return s
+
+    def _feeds(self, slot: str, params: list[str]) -> dict[str, Any]:
+        s = self._slot(slot)
+        with self.lock:
+            for p in params:
+                s.feeds.setdefault(p, Feed())
+        return {p: iter(s.feeds[p]) for p in params}
+
+    # -- ALL calls ------------------------------------------------------------------------
+    def call(self, slot: str, box: tuple, streams: list[str]) -> tuple[CallMeta, Any]:
+        return call_value(box, self._feeds(slot, streams))
+
+    def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallMeta:
+        """Create a generator step's iterator; ``skip`` items already delivered by an
+        earlier attempt (actor restart after a fault) are replayed and dropped."""
+        meta, s = CallMeta(), self._slot(slot)
+        try:
+            spec, static = load_spec(box)
+            plan = CallPlan({**static, **self._feeds(slot, streams)}, [], [], spec.resources)
+            s.resources = Resources(plan, StepMode.ALL)
+        except Exception as exc:
+            meta.setup_error = portable_error(exc, box[0])
+            return meta
+        try:
+            gen = spec.fn(**plan.static, **s.resources.values)
+            check_output_kind(spec.node, gen)
+            for _ in range(skip):
+                next(gen)
+        except Exception as exc:
+            meta.error = spec.error(exc)
+            return meta
+        s.gen, s.produced, s.spec = gen, skip, spec
+        return meta
+
+    def next_batch(self, slot: str, k: int) -> tuple[tuple, list]:
+        """Up to ``k`` items: ``((n, done, error, elapsed_s, nbytes), items)``."""
+        s = self.slots[slot]
+        items: list = []
+        done, error, t0 = False, None, time.perf_counter()
+        try:
+            for _ in range(k):
+                items.append(next(s.gen))
+        except StopIteration:
+            done = True
+        except Exception as exc:
+            done, error = True, s.spec.error(exc)
+        s.produced += len(items)
+        meta = (len(items), done, error, time.perf_counter() - t0, estimate_bytes(items))
+        return meta, items
+
+    def push(self, slot: str, param: str, bounds: list, *values: Any) -> int:
+        """Items for a stream parameter (``pack``ed slices; Ray fetched ``values``)."""
+        self._feeds(slot, [param])
+        return self.slots[slot].feeds[param].push(unpack(bounds, values)[0])
+
+    def end(self, slot: str, param: str) -> None:
+        self._feeds(slot, [param])
+        self.slots[slot].feeds[param].end()
+
+    # -- EACH replicas --------------------------------------------------------------------
+    def each(self, slot: str, box: tuple, seq: int, concurrency: int, bounds: list,
+             *values: Any):
+        """One batch on this replica. With ``concurrency`` 1 batches run one at a time
+        in ``seq`` order, as rows run in-process (a shared resource sees them in
+        order); a larger ``max_concurrency`` lets them overlap."""
+        s = self._slot(slot)
+        with self.lock:
+            if s.gate is None:
+                s.gate = threading.Semaphore(concurrency)
+                s.turn = threading.Condition()
+        ordered = concurrency == 1
+        if ordered:
+            with s.turn:
+                while s.next_seq != seq:
+                    s.turn.wait(0.5)
+        try:
+            with s.gate:
+                return self._each(s, box, bounds, values)
+        finally:
+            if ordered:
+                with s.turn:
+                    s.next_seq += 1
+                    s.turn.notify_all()
+
+    def _each(self, s: _Slot, box: tuple, bounds: list, values: tuple) -> tuple:
+        if s.resources is None:
+            spec, static = load_spec(box)
+            try:
+                s.resources = Resources(CallPlan({}, [], [], spec.resources), StepMode.EACH)
+            except Exception as exc:
+                return (0, [], 0.0, 0, spec.error(exc)), []
+            # Row kwargs need only the static values and the row wiring, so one per-row
+            # call serves every batch (a context-manager resource made at setup is
+            # entered by the first row only, then one is made per row).
+            plan = CallPlan({**static, **s.resources.values}, [], spec.source_params,
+                            spec.resources)
+            s.row_call = s.resources.row_call(spec.fn, plan)
+        return each_batch(box, bounds, *values, replica=s)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def release(self, slot: str) -> None:
+        """Close the slot's generator, resources and feeds."""
+        with self.lock:
+            s = self.slots.pop(slot, None)
+        if s is None:
+            return
+        for feed in s.feeds.values():
+            feed.abort(FeedClosed(f"stage '{slot}' was released"))
+        close = getattr(s.gen, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                pass
+        if s.resources is not None:
+            try:
+                s.resources.close()
+            except Exception:
+                pass

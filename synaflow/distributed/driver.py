@@ -1,0 +1,307 @@
+"""``ray_run`` / ``RayPipelineExecutor``: the third driver of the one engine.
+
+The loop asks ``RunCore`` which steps may start, starts a stage for each, lets the
+stages move refs between each other, and waits on the refs they submitted
+(``fetch_local=False``: data stays in the object store). Observers and error
+materializers run here, in the driver, with the same context objects as in any
+other runner.
+
+    >>> from synaflow.distributed import ray_run            # doctest: +SKIP
+    >>> result = ray_run(pipe, params, debug=True)          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from ..core.exceptions import StallError
+from ..core.types import StepMode
+from ..engine.core import RunCore
+from ..engine.effects import perform
+from ..engine.result import RunResult
+from ..engine.stall import StallGuard
+from ..execution.sync_engine.executor import as_dag
+from . import connect as conn
+from .each_stage import EachStage
+from .outputs import Resolved, resolve_outputs
+from .refs import Remote, defer_shape
+from .actor_stage import ActorStage
+from .stages import ValueStage
+from .streams import StreamIn
+from .transport import LocalTransport, RayTransport
+
+_TICK = 0.05
+
+
+class RayPipelineExecutor:
+    """Lower-level object behind ``ray_run``: ``execute(params)``, then ``outputs``.
+
+    Options: ``address`` (a running cluster; default: ``RAY_ADDRESS``, else an
+    embedded local Ray started and stopped around the run unless Ray is already
+    initialised), ``debug`` (``True``: in-process, no Ray; ``"serialize"``: also
+    round-trip every value through Ray's serializer), ``step_options`` (per-step
+    Ray options for this run, over the ones in the contract), ``ray_init`` (extra
+    ``ray.init`` keyword arguments), ``stall_timeout``/``grace`` as in ``run``.
+    """
+
+    def __init__(self, dag: Any, *, overrides: Any = None,
+                 resource_factories: dict[str, Any] | None = None,
+                 address: str | None = None, debug: bool | str = False,
+                 step_options: dict[str, dict[str, Any]] | None = None,
+                 ray_init: dict[str, Any] | None = None, stall_timeout: float | None = None,
+                 grace: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 **_compat: Any) -> None:
+        self.dag = as_dag(dag)
+        if self.dag.requires_async_runner:
+            from ..core.exceptions import RunnerMismatchError
+            raise RunnerMismatchError(
+                f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types; the Ray "
+                "runner runs synchronous steps. Use `await async_run(...)` for it")
+        if debug not in (False, True, "serialize"):
+            raise ValueError(f"debug must be False, True or 'serialize', got {debug!r}")
+        self.overrides = overrides
+        self.resource_factories = resource_factories
+        self.address = address
+        self.debug = debug
+        self.ray_init = ray_init
+        self.step_options = conn.merged_options(self.dag, step_options)
+        self.stall_timeout = stall_timeout
+        self.grace = grace
+        self.clock = clock
+        self.result: RunResult | None = None
+        self._values: Mapping[str, Any] = {}
+        # Largest number of items that waited in each producer's hand-off (emitted,
+        # not yet taken by a consumer): never above the step's max_in_flight.
+        self.handoff_peaks: dict[str, int] = {}
+
+    @property
+    def outputs(self) -> Mapping[str, Any]:
+        """Params and published outputs by state key, read from the store on access."""
+        return self._values
+
+    def execute(self, params: Any) -> RunResult:
+        core = RunCore(self.dag, params, self.overrides, clock=self.clock,
+                       resource_factories=self.resource_factories, shape=defer_shape)
+        started = False
+        if self.debug:
+            transport: Any = LocalTransport(serialize=self.debug == "serialize",
+                                            pipeline=self.dag.name)
+        else:
+            started = conn.connect(self.address, self.ray_init)
+            transport = RayTransport(pipeline=self.dag.name)
+        try:
+            if self.debug != True:  # noqa: E712 - plain debug mode never serialises
+                conn.check_serialisable(core)
+            guard = StallGuard(clock=self.clock, grace=self.grace,
+                               stall_timeout=self.stall_timeout)
+            run = _RayRun(core, transport, guard, self.step_options)
+            try:
+                self.result = run.run()
+            finally:
+                self._values = Resolved(core.values)
+                self.handoff_peaks = {c.state.producer: c.state.peak for c in run.channels}
+        finally:
+            transport.close()
+            if started:
+                import ray
+                ray.shutdown()
+        return self.result
+
+
+class _RayRun:
+    """One run: stages, the refs they wait for, the loop."""
+
+    def __init__(self, core: RunCore, transport: Any, guard: StallGuard,
+                 options: dict[str, dict[str, Any]]) -> None:
+        self.core = core
+        self.transport = transport
+        self.guard = guard
+        self.options = options
+        self.stages: dict[str, Any] = {}
+        self.pending: dict[Any, tuple] = {}
+        self.channels: list = []
+        self.value_info: dict[int, Any] = {}
+        self.opts = conn.RunOptions(core.dag.name, core.run_id, options, transport.cpus)
+        # In the plain debug mode nothing crosses a process boundary: a step's
+        # exception reaches the driver as raised (with its live traceback).
+        self.ships_errors = not (transport.debug and not transport.serialize)
+
+    # -- what stages ask of the run ----------------------------------------------------------
+    def expect(self, ref: Any, stage: Any, callback: Any, data: Any) -> None:
+        self.pending[ref] = (stage, callback, data)
+
+    def publish_value(self, name: str, remote: Remote, meta: Any) -> None:
+        self.value_info[id(remote.ref)] = meta
+        self.core.publish(name, remote)
+
+    def propagate(self, producer: str, exc: BaseException) -> None:
+        """A stream ended with a fatal error: its lazy readers see it, as the
+        exception passes through their code in-process."""
+        for consumer in self.core.dag.steps[producer].consumers:
+            stage = self.stages.get(consumer)
+            if stage is not None and not stage.done:
+                stage.upstream_failed(exc)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        core = self.core
+        perform(core.start())
+        try:
+            self._settle()
+            while not core.all_done():
+                progressed = self._pump()
+                if core.fatal is not None or core.all_done():
+                    break
+                self._wait(progressed)
+                self._settle()
+        except BaseException:
+            self._abort()  # Ctrl-C or a bug: no remote work may outlive the run
+            raise
+        if core.fatal is not None:
+            return self._fail(core.fatal)
+        result = core.result()
+        result = dataclasses.replace(result, outputs=resolve_outputs(result.outputs),
+                                     all_outputs=Resolved(core.values))
+        perform(core.completed())
+        return result
+
+    def _pump(self) -> bool:
+        """Let stages move data until none can; True if anything moved."""
+        any_progress = False
+        while self.core.fatal is None:
+            progressed = False
+            for stage in list(self.stages.values()):
+                if not stage.done and stage.pump():
+                    progressed = True
+            if not progressed:
+                break
+            any_progress = True
+            self.guard.progress += 1
+            self._settle()
+        return any_progress
+
+    def _wait(self, progressed: bool) -> None:
+        if not self.pending:
+            self._check_stall(progressed)
+            return
+        self.guard.waiting.clear()
+        ready = self.transport.wait(list(self.pending), _TICK)
+        if not ready:
+            self._check_stall(True)
+            return
+        self.guard.progress += 1
+        self._deliver(ready)
+
+    def _deliver(self, ready: list) -> None:
+        """Hand finished refs to the stages that wait for them."""
+        for ref, value in zip(ready, self._get(ready)):
+            stage, callback, data = self.pending.pop(ref)
+            if stage.done:
+                continue
+            if isinstance(value, _Failed):
+                stage.failed(value.exc, data)
+                continue
+            callback(value, data)
+
+    def _get(self, refs: list) -> list:
+        try:
+            return self.transport.get(refs)
+        except Exception:
+            out = []
+            for ref in refs:
+                try:
+                    out.append(self.transport.get([ref])[0])
+                except Exception as exc:
+                    out.append(_Failed(exc))
+            return out
+
+    def _settle(self) -> None:
+        """Record finished steps, start ready ones, detach consumers that left."""
+        core = self.core
+        while True:
+            for name, stage in self.stages.items():
+                if stage.done and name not in core.finished:
+                    core.step_finished(name)
+            ready = core.ready_steps()
+            for name in ready:
+                self._start(name)
+            for producer, consumer in core.take_released():
+                for value in (core.values.get(core.dag.output_key(producer, consumer)),):
+                    if isinstance(value, StreamIn):
+                        value.close()
+            if not ready:
+                return
+
+    def _start(self, name: str) -> None:
+        node = self.core.dag.steps[name]
+        try:
+            plan = self.core.call_plan(name)
+            if node.mode is StepMode.EACH:
+                stage: Any = EachStage(self, name, plan)
+            elif node.is_stream or any(isinstance(v, StreamIn) for v in plan.static.values()):
+                stage = ActorStage(self, name, plan)
+            else:
+                stage = ValueStage(self, name, plan)
+            self.stages[name] = stage
+            stage.start()
+        except Exception as exc:  # preparing arguments failed: fatal, as in-process
+            self.core.set_fatal(exc, None)
+            if name in self.stages:
+                self.stages[name].done = True
+
+    def _check_stall(self, progressed: bool) -> None:
+        active = [s for s in self.stages.values() if not s.done]
+        if not progressed and not self.pending:
+            for stage in active:
+                self.guard.wait_begins(stage, stage.blocked())
+        message = self.guard.check(len(active))
+        if message is not None:
+            self.core.set_fatal(StallError(f"Pipeline '{self.core.dag.name}': {message}"),
+                                None)
+
+    def _abort(self) -> None:
+        for stage in self.stages.values():
+            try:
+                stage.abort()
+            except Exception:
+                pass
+        self.transport.cancel(list(self.pending))
+        self.pending.clear()
+
+    def _fail(self, exc: BaseException) -> RunResult:
+        """End the run: streams and batches stop at once; value calls already running
+        may finish within the grace period the sync runner gives its siblings, so
+        they report as they would in-process."""
+        for stage in self.stages.values():
+            if not isinstance(stage, ValueStage):
+                stage.abort()
+        deadline = self.core.clock() + max(self.guard.grace * 4, 2.0)
+        while self.core.clock() < deadline:
+            refs = [r for r, (stage, _, _) in self.pending.items() if not stage.done]
+            if not refs:
+                break
+            self._deliver(self.transport.wait(refs, _TICK))
+        self._abort()
+        for channel in self.channels:
+            channel.fail(exc)
+        perform(self.core.failed(exc))
+        raise exc
+
+
+class _Failed:
+    """A ref whose task failed at the Ray level (worker died, cancelled, ...)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def ray_run(pipeline_or_dag: Any, params: Any, overrides: Any = None, **options: Any
+            ) -> RunResult:
+    """Run a pipeline (or its Dag) on Ray and return the same ``RunResult`` as ``run``.
+
+    See ``RayPipelineExecutor`` for the options (``address``, ``debug``,
+    ``step_options``, ``ray_init``, ``stall_timeout``).
+    """
+    return RayPipelineExecutor(pipeline_or_dag, overrides=overrides, **options).execute(params)

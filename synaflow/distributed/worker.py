@@ -1,0 +1,319 @@
+"""What runs where the data is: on Ray workers, or in threads in debug mode.
+
+Nothing here decides what an event or an error means. Workers call the step's
+function and send back what happened as data (``CallMeta``, ``BatchMeta``); the
+driver's ``RunCore``/``StepTracker`` apply the rules. Values never go back to the
+driver: they stay in the object store and only their refs travel.
+
+Terms: a *slice* ``(ref, start, stop)`` names items ``start:stop`` of the list (or
+indexable collection) stored under ``ref``; a *spec* (``StepSpec``) is everything a
+worker needs to call one step, stored once per stage and cached per process.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from typing import Any, Callable
+
+from ..core.types import StepMode
+from ..engine.core import CallPlan
+from ..engine.tracker import value_count
+from ..execution.local_steps import Resources, check_output_kind
+from .refs import Remote, fetch, remote_view
+from .errors import portable_error
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """The parts of a DagNode that ``check_output_kind`` reads (DagNodes carry
+    observers, which need not be serialisable)."""
+
+    name: str
+    is_stream: bool
+    output_contract: Any
+    output: Any
+
+
+@dataclass
+class StepSpec:
+    """One stage's call, shipped once: function, static arguments, row wiring."""
+
+    key: str
+    node: NodeView
+    fn: Callable[..., Any]
+    static: dict[str, Any]
+    source_params: list = field(default_factory=list)
+    resources: list = field(default_factory=list)
+    stop_on_error: bool = False
+    materializer: Callable[..., Any] | None = None
+    collected_default: bool = False
+    ship_errors: bool = True  # False in the plain debug mode: errors stay as raised
+    retry_on: tuple = ()  # ray={"retry_exceptions": ...}: raised so that Ray retries
+
+    def error(self, exc: BaseException) -> BaseException:
+        """A step's exception, ready to travel back to the driver."""
+        return portable_error(exc, self.node.name) if self.ship_errors else exc
+
+
+@dataclass
+class CallMeta:
+    """How a value call (or a collect) went. ``setup_error`` is fatal (arguments or
+    resources could not be prepared); ``error`` is the step's own failure."""
+
+    error: BaseException | None = None
+    setup_error: BaseException | None = None
+    mat_error: BaseException | None = None
+    count: int = 1
+    size: int | None = None
+    indexable: bool = False
+
+
+_SPECS: OrderedDict = OrderedDict()
+_SPEC_LOCK = threading.Lock()
+_SPEC_CACHE_SIZE = 32
+
+
+def load_spec(box: tuple) -> tuple[StepSpec, dict[str, Any]]:
+    """The spec behind ``box = (key, [spec_ref], retrying)`` (or ``(key, spec, ...)`` for
+    a stage that calls once) and its resolved static kwargs, fetched once per process
+    and stage."""
+    key, holder = box[0], box[1]
+    with _SPEC_LOCK:
+        hit = _SPECS.get(key)
+        if hit is not None:
+            _SPECS.move_to_end(key)
+            return hit
+    spec = holder if isinstance(holder, StepSpec) else fetch(holder)[0]
+    hit = (spec, resolve_static(spec.static))
+    with _SPEC_LOCK:
+        _SPECS[key] = hit
+        while len(_SPECS) > _SPEC_CACHE_SIZE:
+            _SPECS.popitem(last=False)
+    return hit
+
+
+def resolve_static(static: dict[str, Any]) -> dict[str, Any]:
+    """Fetch every ``Remote`` argument in one round trip and apply shapes/attributes."""
+    remotes = [(k, v) for k, v in static.items() if isinstance(v, Remote)]
+    if not remotes:
+        return dict(static)
+    values = fetch([v.ref for _, v in remotes])
+    out = dict(static)
+    for (param, view), value in zip(remotes, values):
+        out[param] = remote_view(view, value)
+    return out
+
+
+def pack(columns: list[list[tuple]]) -> tuple[list, list]:
+    """Slices -> ``(bounds, refs)``: each distinct stream ref once, to pass as a
+    top-level task argument (Ray fetches those before the call and releases them
+    after it, instead of leaving nested refs to the worker's garbage collector);
+    a ``Remote`` (a complete collection) stays in the bounds and is read once per
+    process."""
+    refs: list = []
+    index: dict[int, int] = {}
+    bounds = []
+    for slices in columns:
+        col = []
+        for ref, start, stop in slices:
+            if isinstance(ref, Remote):
+                col.append((ref, start, stop))
+                continue
+            i = index.get(id(ref))
+            if i is None:
+                i = index[id(ref)] = len(refs)
+                refs.append(ref)
+            col.append((i, start, stop))
+        bounds.append(col)
+    return bounds, refs
+
+
+def unpack(bounds: list, values: tuple) -> list[list]:
+    """The items of each column of ``pack``ed slices, ``values`` being the fetched refs."""
+    columns = []
+    for col in bounds:
+        if len(col) == 1 and not isinstance(col[0][0], Remote):
+            i, start, stop = col[0]
+            value = values[i]
+            columns.append(value if start == 0 and stop == len(value) and type(value) is list
+                           else list(value[start:stop]))
+            continue
+        items: list = []
+        for key, start, stop in col:
+            items.extend((collection(key) if isinstance(key, Remote) else values[key])
+                         [start:stop])
+        columns.append(items)
+    return columns
+
+
+_COLLECTIONS: OrderedDict = OrderedDict()
+
+
+def collection(remote: Remote) -> Any:
+    """A complete collection (a param or a materialized value), fetched once per
+    process while it is in use (EACH batches read slices of it)."""
+    key = (remote.ref, remote.path, repr(remote.shape))
+    with _SPEC_LOCK:
+        if key in _COLLECTIONS:
+            _COLLECTIONS.move_to_end(key)
+            return _COLLECTIONS[key]
+    value = remote_view(remote, fetch([remote.ref])[0])
+    with _SPEC_LOCK:
+        _COLLECTIONS[key] = value
+        while len(_COLLECTIONS) > 4:
+            _COLLECTIONS.popitem(last=False)
+    return value
+
+
+def estimate_bytes(items: list) -> int:
+    """A cheap size estimate (first item x count) for byte-aware batching."""
+    if not items:
+        return 0
+    first = items[0]
+    size = getattr(first, "nbytes", None)
+    if not isinstance(size, int):
+        size = len(first) if isinstance(first, (bytes, bytearray, str, memoryview)) else 64
+    return size * len(items)
+
+
+# -- EACH rows --------------------------------------------------------------------------
+def retrying(box: tuple, spec: StepSpec, exc: BaseException) -> bool:
+    """Raise ``exc`` for Ray to retry the call (``retry_exceptions``)? Not on the
+    final attempt, which the driver sends once Ray's retries are used up."""
+    return len(box) > 2 and box[2] and isinstance(exc, spec.retry_on)
+
+
+def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_call: Any,
+             box: tuple = ()) -> tuple[tuple, list]:
+    """Call the step once per row; failed rows are reported, not raised.
+
+    Returns ``((ok, errors, elapsed_s, nbytes, None), results)`` with ``errors`` a
+    list of ``(row_index, exception)``; under STOP the batch ends at the first
+    failure. (The last field is a setup error, set by replicas whose resources fail.)
+    """
+    t0 = time.perf_counter()
+    results: list = []
+    errors: list = []
+    append = results.append
+    call = row_call or _fast_call(spec, static, columns)
+    rows = columns[0] if getattr(call, "single", False) else _rows(columns)
+    for index, row in enumerate(rows):
+        try:
+            append(call(row))
+        except Exception as exc:
+            if retrying(box, spec, exc):
+                raise
+            errors.append((index, spec.error(exc)))
+            if spec.stop_on_error:
+                break
+    meta = (len(results), errors, time.perf_counter() - t0, estimate_bytes(results), None)
+    return meta, results
+
+
+def _rows(columns: list[list]):
+    return ((item,) for item in columns[0]) if len(columns) == 1 else zip_longest(*columns)
+
+
+class _Single:
+    single = True
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, item: Any) -> Any:
+        return self.fn(item)
+
+
+def _fast_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callable:
+    """One keyword argument per row is the common case: skip building a dict per row."""
+    fn = spec.fn
+    if len(columns) == 1 and len(spec.source_params[0]) == 1 and not static \
+            and spec.source_params[0][0][1] is None:
+        param = spec.source_params[0][0][0]
+        return _Single(lambda item: fn(**{param: item}))
+    plan = CallPlan(static, columns, spec.source_params, [])
+    return lambda row: fn(**plan.row_kwargs(row))
+
+
+def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
+               ) -> tuple[tuple, list]:
+    """A task (or replica call) over one batch of rows: ``bounds``/``values`` are
+    the ``pack``ed slices of each source for these rows (a shorter column is padded
+    with ``None``). ``replica`` holds a replica's resources and per-row call."""
+    spec, static = load_spec(box)
+    columns = unpack(bounds, values)
+    if replica is None:
+        return run_rows(spec, static, columns, None, box)
+    return run_rows(spec, {**static, **replica.resources.values}, columns, replica.row_call,
+                    box)
+
+
+# -- value calls --------------------------------------------------------------------------
+def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallMeta, Any]:
+    """Call an ALL step once (streams, if any, are bound to local feeds)."""
+    meta = CallMeta()
+    try:
+        spec, static = load_spec(box)
+        plan = CallPlan({**static, **(streams or {})}, [], [], spec.resources)
+        resources = Resources(plan, StepMode.ALL)
+    except Exception as exc:
+        meta.setup_error = portable_error(exc, box[0])
+        return meta, None
+    try:
+        value = spec.fn(**plan.static, **resources.values)
+        check_output_kind(spec.node, value)
+    except Exception as exc:
+        if retrying(box, spec, exc):
+            raise
+        meta.error = spec.error(exc)
+        return meta, None
+    finally:
+        resources.close()
+    meta.count = value_count(value)
+    if spec.materializer is not None:
+        try:
+            value = spec.materializer(value)
+        except Exception as exc:
+            meta.mat_error = spec.error(exc)
+            return meta, None
+    return describe(meta, value), value
+
+
+def describe(meta: CallMeta, value: Any) -> CallMeta:
+    """Record what an EACH consumer needs to unroll ``value`` without fetching it."""
+    try:
+        meta.size = len(value)
+    except Exception:
+        meta.size = None
+    meta.indexable = isinstance(value, (list, tuple, range, str))
+    return meta
+
+
+def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallMeta, Any]:
+    """Gather a finished stream and apply the materializer (materialized producers)."""
+    meta = CallMeta()
+    spec, _ = load_spec(box)
+    (value,) = unpack(bounds, values) if bounds else ([],)
+    if spec.materializer is not None and not spec.collected_default:
+        try:
+            value = spec.materializer(value)
+        except Exception as exc:
+            meta.mat_error = spec.error(exc)
+            return meta, None
+    return describe(meta, value), value
+
+
+def listify(remote: Remote) -> tuple[CallMeta, list]:
+    """Turn a collection into a list once, so every batch sees the same order (a
+    set of strings iterates differently in each process)."""
+    items = list(remote_view(remote, fetch([remote.ref])[0]))
+    return describe(CallMeta(), items), items
+
+
+def read_all(slices: list) -> list:
+    """The driver's final read of a drained terminal stream."""
+    bounds, refs = pack([slices])
+    return unpack(bounds, tuple(fetch(refs)))[0]

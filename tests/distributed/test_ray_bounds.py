@@ -1,0 +1,70 @@
+"""Bounds, counted rather than assumed: the items a producer has emitted and its
+consumer has not yet received, backpressure into a slow consumer, and resources
+made once per replica."""
+from __future__ import annotations
+
+import pytest
+import ray_pipelines as rp
+
+from synaflow.distributed import RayPipelineExecutor
+
+# What a consumer may hold in its own window on top of the hand-off: an EACH step
+# with batch_size 1 and one replica keeps two batches in flight; an ALL step
+# reading a stream holds the push it reads plus the next (batch_size 16 each).
+EACH_WINDOW = 2
+ALL_WINDOW = 2 * 16
+
+
+@pytest.mark.parametrize("mif", [1, 4])
+def test_each_consumer_bound(mode, mif):
+    """Producer timestamps vs consumer timestamps: the gap never exceeds
+    max_in_flight plus the consumer's window, and the hand-off itself never
+    holds more than max_in_flight."""
+    p = rp.bounded_each(mif)
+    if mode == "sync":
+        rows = rp.run_mode(mode, p, rp.N(40)).outputs["received"]
+        assert rp.largest_gap(rows) <= mif
+        return
+    ex = RayPipelineExecutor(p, debug={"debug": True, "serialize": "serialize",
+                                       "ray": False}[mode])
+    rows = ex.execute(rp.N(40)).outputs["received"]
+    assert [r[0] for r in rows] == list(range(40))
+    assert rp.largest_gap(rows) <= mif + EACH_WINDOW
+    assert ex.handoff_peaks["stamped"] <= mif
+
+
+def test_all_consumer_bound(ray_session):
+    """An ALL step reading the stream slowly: the producer stays within its bound."""
+    ex = RayPipelineExecutor(rp.bounded_all(3))
+    rows = ex.execute(rp.N(300)).outputs["slow_sum"]
+    assert [r[0] for r in rows] == list(range(300))
+    assert rp.largest_gap(rows) <= 3 + ALL_WINDOW
+    assert ex.handoff_peaks["stamped"] <= 3
+
+
+def test_backpressure_slow_consumer(ray_session):
+    """A fast producer into a consumer taking 10 ms per item is held back: at no
+    time is it more than max_in_flight + window ahead (it would otherwise finish
+    all 60 items before the consumer got the second)."""
+    ex = RayPipelineExecutor(rp.bounded_each(2))
+    rows = ex.execute(rp.N(60)).outputs["received"]
+    gap = rp.largest_gap(rows)
+    assert 1 <= gap <= 2 + EACH_WINDOW
+
+
+@pytest.mark.parametrize("replicas", [None, 2])
+def test_resources_once_per_replica(mode, replicas):
+    """A step with a resource runs in actor replicas, each making it once; without
+    ``replicas`` there is one replica, so every row shares one resource (as
+    in-process)."""
+    if mode == "sync" and replicas:
+        pytest.skip("replicas are a Ray option")
+    out = rp.run_mode(mode, rp.replicated(replicas), rp.Xs(list(range(12)))).outputs["tag"]
+    assert [r[0] for r in out] == list(range(12))
+    ids = {r[1] for r in out}
+    assert len(ids) == (replicas or 1)
+    for rid in ids:
+        uses = [r[3] for r in out if r[1] == rid]
+        assert uses == list(range(1, len(uses) + 1))  # one resource, used in order
+    if mode == "ray":
+        assert len({(r[1], r[2]) for r in out}) == len(ids)  # one resource per process
