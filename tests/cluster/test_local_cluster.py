@@ -157,11 +157,54 @@ def test_two_nodes_run_tasks(cluster):
     assert {sid for _, sid in result["ran"]} <= sessions
 
 
-# PLACEHOLDER(ray-runner): once synaflow.distributed's Ray runner and
-# examples/wordcount.py exist, add a test here that runs the example on this
-# cluster through the Ray runner (RAY_ADDRESS from state/address, or
-# `synaflow submit` / `python -m synaflow run --runner ray`) and checks that its
-# each-mode steps ran on both nodes. Not faked until then.
+SPREAD = textwrap.dedent(
+    """
+    import json, sys, time
+    from typing import NamedTuple
+    import ray
+    from synaflow import pipeline, step
+    from synaflow.distributed import ray_run
+
+    class P(NamedTuple):
+        items: list[int]
+
+    def where(item: int) -> str:
+        time.sleep(0.3)
+        return ray.get_runtime_context().get_node_id()
+
+    def nodes(where: list[str]) -> list[str]:
+        return where
+
+    p = pipeline(name="spread", params=P, steps=[
+        step("where", fn=where, ray={"batch_size": 1, "num_cpus": 1}),
+        step("nodes", fn=nodes)])
+    result = ray_run(p, P(list(range(8))), address=sys.argv[1])
+    print(json.dumps({"status": result.status, "nodes": result.outputs["nodes"]}))
+    """
+)
+
+
+def test_ray_runner_uses_both_nodes(cluster):
+    """The Ray runner scales an EACH step over both nodes of the cluster."""
+    state, _ = cluster
+    address = (state / "address").read_text().strip()
+    proc = _run([sys.executable, "-c", SPREAD, address], timeout=DRIVER_TIMEOUT)
+    assert proc.returncode == 0, _report(proc)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "succeeded" and len(result["nodes"]) == 8
+    assert len(set(result["nodes"])) == 2, result
+
+
+def test_wordcount_example_on_cluster(cluster):
+    """examples/wordcount.py, the README's pipeline, runs on the cluster via --address."""
+    state, _ = cluster
+    address = (state / "address").read_text().strip()
+    root = Path(__file__).resolve().parents[2]
+    proc = _run([sys.executable, root / "examples" / "wordcount.py", "--address", address,
+                 "--documents", "40"], timeout=DRIVER_TIMEOUT, cwd=root)
+    assert proc.returncode == 0, _report(proc)
+    first = proc.stdout.strip().splitlines()[0]
+    assert first.startswith("succeeded") and "40 documents tokenised" in first, _report(proc)
 
 
 def test_job_submit_packages_working_dir(cluster, tmp_path):
