@@ -72,7 +72,7 @@ def test_schema_needs_no_catalog(capsys):
 
 
 def test_schema_validates_dag_output(capsys):
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     _, schema, _ = run_main(capsys, "schema")
     _, dag, _ = run_main(capsys, *EX, "dag", "wordcount")
     jsonschema.validate(json.loads(dag), json.loads(schema))
@@ -88,7 +88,7 @@ def test_schema_of_params(capsys):
 
 
 def test_params_schema_checks_params_files(capsys):
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     _, out, _ = run_main(capsys, "--catalog", "cli_catalog", "schema", "kinds")
     schema = json.loads(out)
     jsonschema.validate({"count": 1, "origin": {"x": 2}, "blob": "aGk="}, schema)

@@ -147,7 +147,7 @@ def test_params_file_json(capsys, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml"])
 def test_params_file_yaml(capsys, tmp_path, suffix):
-    pytest.importorskip("yaml")
+    import yaml  # noqa: F401  (dev extra)
     path = write(tmp_path, "p" + suffix, "count: 4\nids: [1, 2]\nnote: hello\nverbose: true\n")
     assert run_main(capsys, *CAT, "run", "kinds", "--params-file", path)[0] == 0
     assert (seen()["count"], seen()["ids"], seen()["note"], seen()["verbose"]) == \
@@ -183,7 +183,7 @@ def test_params_file_invalid_json(capsys, tmp_path):
 
 
 def test_params_file_invalid_yaml(capsys, tmp_path):
-    pytest.importorskip("yaml")
+    import yaml  # noqa: F401  (dev extra)
     path = write(tmp_path, "bad.yaml", "count: [1,\n")
     code, _, err = run_main(capsys, *CAT, "run", "kinds", "--params-file", path)
     assert code == 1
@@ -197,7 +197,7 @@ def test_params_file_invalid_yaml(capsys, tmp_path):
     ("s.yaml", "- 1\n", "a YAML mapping", "list"),
 ])
 def test_params_file_not_an_object(capsys, tmp_path, name, text, kind, got):
-    pytest.importorskip("yaml")
+    import yaml  # noqa: F401  (dev extra)
     path = write(tmp_path, name, text)
     code, _, err = run_main(capsys, *CAT, "run", "kinds", "--params-file", path)
     assert (code, err) == (1, f"synaflow: params file '{path}' must contain {kind}, got {got}\n")

@@ -17,6 +17,4 @@ def test_case(case, name, request):
     runner's for every case of the suite."""
     if name == "ray":
         request.getfixturevalue("ray_session")
-        if "local_only" in case.tags:
-            pytest.skip("the case checks side effects only visible in-process")
     check_case(case, RayRunner(MODES[name]))

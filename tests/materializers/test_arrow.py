@@ -14,10 +14,10 @@ from typing import Any, NamedTuple, Optional
 
 import pytest
 
-pa = pytest.importorskip("pyarrow")
-pc = pytest.importorskip("pyarrow.compute")
-pq = pytest.importorskip("pyarrow.parquet")
-pafs = pytest.importorskip("pyarrow.fs")
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 
 from synaflow import async_run, pipeline, run, step  # noqa: E402
 from synaflow.core.dag import Dag  # noqa: E402
