@@ -22,13 +22,14 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Callable, NamedTuple
 
 from synaflow import pipeline, step
 from synaflow.core.exceptions import StallError
 from synaflow.execution.async_engine.executor import AsyncPipelineExecutor, async_run
 from synaflow.execution.sync_engine.executor import PipelineExecutor
+from synaflow.testing.scenarios import Downloader, no_network, sequential_reader, urls
 
 WATCHDOG_S = 5.0
 ROUNDS = 5
@@ -36,19 +37,6 @@ ROUNDS = 5
 
 class Params(NamedTuple):
     n: int
-
-
-class Downloader:
-    pass
-
-
-def no_network() -> Downloader:
-    raise ConnectionError("no route to host")
-
-
-async def urls(n: int) -> AsyncIterator[str]:
-    for i in range(n):
-        yield f"https://example.org/{i}"
 
 
 async def fetch(url: str, downloader: Downloader) -> str:
@@ -74,28 +62,6 @@ def downloads(mif: int, *, fanout: bool = False) -> Any:
         steps.insert(1, step("url_count", fn=url_count))
     return pipeline(name="downloads", params=Params, steps=steps,
                     resources={"downloader": no_network})
-
-
-def numbers(n: int) -> Iterator[int]:
-    yield from range(n)
-
-
-def left(numbers: int) -> int:
-    return numbers
-
-
-def right(numbers: int) -> int:
-    return -numbers
-
-
-def one_after_other(left: Iterator[int], right: Iterator[int]) -> tuple:
-    return list(left), list(right)
-
-
-def sequential_reader() -> Any:
-    return pipeline(name="seq_reader", params=Params, steps=[
-        step("numbers", fn=numbers), step("left", fn=left), step("right", fn=right),
-        step("one_after_other", fn=one_after_other)])
 
 
 # -- scenarios: each returns the exception the run ended with ---------------------------

@@ -17,6 +17,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from synaflow.testing.scenarios import (Downloader, no_network, numbers,  # noqa: F401
+                                       sequential_reader, urls)
+
 from synaflow import Observer, OnError, pipeline, step
 from synaflow.core.exceptions import PipelineStopException, StallError
 from synaflow.execution.async_engine.executor import AsyncPipelineExecutor, async_run
@@ -77,28 +80,6 @@ def leftover_threads(before: set, limit: float = 2.0) -> list[str]:
 
 
 # -- (a) one step reads two branches of one fan-out one after the other ---------------
-
-
-def numbers(n: int) -> Iterator[int]:
-    yield from range(n)
-
-
-def left(numbers: int) -> int:
-    return numbers
-
-
-def right(numbers: int) -> int:
-    return -numbers
-
-
-def one_after_other(left: Iterator[int], right: Iterator[int]) -> tuple:
-    return list(left), list(right)
-
-
-def sequential_reader(mif: int):
-    return pipeline(name="seq_reader", params=N, steps=[
-        step("numbers", fn=numbers, max_in_flight=mif), step("left", fn=left),
-        step("right", fn=right), step("one_after_other", fn=one_after_other)])
 
 
 @pytest.mark.parametrize("mif", [1, 9])
@@ -296,19 +277,6 @@ def test_async_consumer_not_reading(early):
 
 
 # -- (c) 0.32.4's Python 3.11 hang: a resource fails for an EACH step of a stream -----
-
-
-class Downloader:
-    pass
-
-
-def no_network() -> Downloader:
-    raise ConnectionError("no route to host")
-
-
-async def urls(n: int) -> AsyncIterator[str]:
-    for i in range(n):
-        yield f"https://example.org/{i}"
 
 
 async def fetch(url: str, downloader: Downloader) -> str:

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
 
-from synaflow import pipeline, step
 from synaflow.core.exceptions import StallError
 from synaflow.engine.stall import StallGuard
 from synaflow.execution.sync_engine.executor import PipelineExecutor
+from synaflow.testing.scenarios import sequential_reader
 
 
 class FakeClock:
@@ -158,26 +157,7 @@ class N(NamedTuple):
     n: int
 
 
-def numbers(n: int) -> Iterator[int]:
-    yield from range(n)
-
-
-def left(numbers: int) -> int:
-    return numbers
-
-
-def right(numbers: int) -> int:
-    return -numbers
-
-
-def one_after_other(left: Iterator[int], right: Iterator[int]) -> tuple:
-    return list(left), list(right)
-
-
-def _sequential_reader():
-    return pipeline(name="seq_reader", params=N, steps=[
-        step("numbers", fn=numbers), step("left", fn=left), step("right", fn=right),
-        step("one_after_other", fn=one_after_other)])
+_sequential_reader = sequential_reader
 
 
 def test_executor_uses_injected_clock():
