@@ -154,6 +154,11 @@ class FileTarget:
     def _key(self) -> tuple[Any, ...]:
         return (type(self), self.path, self.serializer, self.file_name)
 
+    @property
+    def target(self) -> Path:
+        """The file this callable writes (or appends) to."""
+        return self.path / self.file_name  # type: ignore[operator]
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FileTarget) and self._key() == other._key()
 
@@ -174,11 +179,6 @@ class DiskWriter(FileTarget):
         super().__init__(path, serializer, file_name)
         # Also checked here because a writer can be rebuilt from (edited) JSON.
         check_file_name(file_name, folder=self.path, who="disk_materializer")
-
-    @property
-    def target(self) -> Path:
-        """The file this writer (over)writes."""
-        return self.path / self.file_name
 
     def __call__(self, value: Any) -> Any:
         value = list_if_iterator(value)

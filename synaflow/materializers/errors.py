@@ -90,11 +90,6 @@ class ErrorAppender(FileTarget):
         super().__init__(path, serializer, file_name)
         check_file_name(file_name, folder=self.path, who="disk_error_materializer")
 
-    @property
-    def target(self) -> Path:
-        """The file records are appended to."""
-        return self.path / self.file_name
-
     def __call__(self, error_ctx: ErrorContext) -> None:
         append_bytes(self.target, _serialized(self.serializer, error_record(error_ctx)))
 
