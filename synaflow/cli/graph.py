@@ -82,6 +82,8 @@ def edge_label(dag: Any, producer: str, consumer: str) -> str:
         plan = node.publish_plan
         if plan is not None and plan.handoff != "none" and plan.max_in_flight > 1:
             tags.append(f"max_in_flight={plan.max_in_flight}")
+            if node.max_in_flight_bytes is not None:
+                tags.append(f"max_in_flight_bytes={node.max_in_flight_bytes}")
     return ", ".join(tags)
 
 

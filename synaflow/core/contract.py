@@ -5,13 +5,14 @@ them and dumps them, so every ``to_dict()`` output validates by construction;
 ``contract_json_schema()`` is what ``synaflow schema`` prints. Keys marked optional
 are omitted when empty (as in SynaFlow 0.32.4). Keys after ``step_total_in_scope``
 are additions of this implementation: ``materialized_deps`` (named by the design
-page), and the ``*_ref`` keys that let another process load the contract back.
+page), the ``*_ref`` keys that let another process load the contract back, and
+step settings 0.32.4 did not have (``max_in_flight_bytes``, ``ray_options``).
 """
 from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PositiveInt
 
 CONTRACT_VERSION = 1
 
@@ -94,6 +95,7 @@ class StepContract(_Model):
     force_materialize: Optional[bool] = None
     exported: Optional[bool] = None
     is_adapter: Optional[bool] = None
+    max_in_flight_bytes: Optional[PositiveInt] = None
     ray_options: Optional[dict[str, Any]] = None
     description: Optional[str] = None
 
@@ -204,6 +206,8 @@ def _additions(kw: dict[str, Any], node: Any) -> None:
     for flag in ("force_materialize", "exported", "is_adapter"):
         if getattr(node, flag):
             kw[flag] = True
+    if node.max_in_flight_bytes is not None:
+        kw["max_in_flight_bytes"] = node.max_in_flight_bytes
     if node.ray_options:
         kw["ray_options"] = dict(node.ray_options)
     if node.description:

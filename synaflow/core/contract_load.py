@@ -146,7 +146,8 @@ def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: 
         step_total_in_scope=e["step_total_in_scope"],
         consumers=tuple(c["consumer_name"] for c in e.get("consumer_contracts") or ()),
         is_adapter=bool(e.get("is_adapter")), exported=bool(e.get("exported")),
-        ray_options=FrozenDict(e.get("ray_options") or {}), description=e.get("description", ""))
+        ray_options=FrozenDict(e.get("ray_options") or {}), description=e.get("description", ""),
+        max_in_flight_bytes=e.get("max_in_flight_bytes"))
 
 
 def _binding(b: dict[str, Any], hints: dict[str, Any], where: str) -> Binding:

@@ -115,6 +115,7 @@ class DagNode:
     exported: bool = False
     ray_options: FrozenDict = EMPTY
     description: str = ""
+    max_in_flight_bytes: int | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)

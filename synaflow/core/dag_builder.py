@@ -25,8 +25,9 @@ from .signatures import fn_kind, function_hints, output_annotation, parameters
 from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
                                  is_iterable_type, is_stream_type, is_sync_stream_type)
 from .types import ErrorMaterializeContext, OnError, StepMode
-from .validation import (check_handler_shapes, check_pipeline_basics, check_resources,
-                         check_step_settings, check_terminal_streams, lift_resources)
+from .validation import (check_byte_bounds, check_handler_shapes, check_pipeline_basics,
+                         check_resources, check_step_settings, check_terminal_streams,
+                         lift_resources, step_byte_bound)
 from .wiring import (Produced, check_binding, compatible, each_mode_deps,
                      each_output_type, resolve_bindings, resolve_mode)
 
@@ -45,6 +46,7 @@ def build_dag(pipeline_def: Any) -> Dag:
     check_terminal_streams(nodes, pipeline_def.exports, name)
     flags = _runner_flags(nodes, name)
     _plan_materialization(nodes, pipeline_def, name, flags)
+    check_byte_bounds(nodes, name)
     check_asymmetric_lockstep(nodes, name)
     pipeline_observers = resolve_observers(pipeline_def.observers, "pipeline",
                                            pipeline=name, step=None)
@@ -175,6 +177,7 @@ def _delivered(bindings: tuple, table: Produced, delivers: dict[str, Any]) -> tu
 def _wire_one(f: FlatStep, table: Produced, root: str,
               delivers: dict[str, Any]) -> dict[str, Any]:
     check_step_settings(f, root)
+    byte_bound = step_byte_bound(f, root)
     hints = function_hints(f.fn, pipeline=root, step=f.name)
     if f.bindings is None:
         bindings = resolve_bindings(parameters(f.fn), hints, table, pipeline=root, step=f.name)
@@ -201,6 +204,7 @@ def _wire_one(f: FlatStep, table: Produced, root: str,
                 delivered=delivered,
                 output=output, consumers=[], force_materialize=bool(f.force_materialize),
                 max_in_flight=f.max_in_flight, fn_kind=fn_kind(f.fn),
+                max_in_flight_bytes=byte_bound,
                 producer_types={b.producer: table.types[b.producer] for b in bindings},
                 step_producers=[b.producer for b in bindings
                                 if table.kinds.get(b.producer) == "step"])
@@ -352,7 +356,7 @@ def _freeze(node: dict, pipeline_observers: tuple) -> DagNode:
         is_adapter=f.is_adapter, exported=f.exported,
         ray_options=FrozenDict(validate_ray_options(f.ray, pipeline=f.pipeline,
                                                     step=node["name"])),
-        description=f.description)
+        description=f.description, max_in_flight_bytes=node["max_in_flight_bytes"])
 
 
 def _with_bindings(f: FlatStep, node: dict) -> FlatStep:

@@ -35,6 +35,10 @@ class Step(BaseStep):
     ``ray`` holds per-step Ray options (num_cpus, num_gpus, memory, resources,
     runtime_env, max_retries, retry_exceptions, scheduling_strategy, replicas,
     batch_size); it is validated at build time and ignored by the local runners.
+
+    ``max_in_flight_bytes`` (an int, or a string such as ``"64MiB"``) bounds a stream
+    producer's hand-off in bytes as well as in items (``max_in_flight``): see
+    ``docs/concepts/max-in-flight.md``.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Step(BaseStep):
     error_threshold_absolute: int | None = None
     error_threshold_pct: float | None = None
     ray: dict[str, Any] | None = None
+    max_in_flight_bytes: int | str | None = None
 
 
 @dataclass(frozen=True, eq=False)

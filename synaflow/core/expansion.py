@@ -42,6 +42,7 @@ class FlatStep:
     ray: Any = None
     description: str = ""
     step_params: Any = None
+    max_in_flight_bytes: Any = None
 
 
 def resolve_observers(entries: Any, source: str, *, pipeline: str, step: str | None) -> tuple:
@@ -75,7 +76,8 @@ def flat_from_step(step: Any, *, root: str) -> FlatStep:
         force_materialize=step.force_materialize, max_in_flight=step.max_in_flight,
         error_threshold_absolute=step.error_threshold_absolute,
         error_threshold_pct=step.error_threshold_pct, ray=step.ray,
-        description=step.description, step_params=step.params)
+        description=step.description, step_params=step.params,
+        max_in_flight_bytes=step.max_in_flight_bytes)
 
 
 def flat_from_include(inc: Any, *, root: str, chain: tuple[int, ...]) -> list[FlatStep]:

@@ -1,6 +1,8 @@
 """Build-time checks that are not wiring: pipeline basics, settings, resources, shapes."""
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from typing import Any
 
 from .exceptions import PipelineDefinitionError, PipelineShapeError
@@ -47,6 +49,61 @@ def check_step_settings(f: Any, root: str) -> None:
         raise PipelineDefinitionError(f"mode must be a StepMode, found {f.mode!r}", **where,
                                       fix="StepMode.AUTO, StepMode.EACH or StepMode.ALL")
     _check_threshold_values(f, where)
+
+
+_BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
+_BYTES_FIX = "max_in_flight_bytes=64 * 2**20, or the same as a string: '64MiB'"
+
+
+def step_byte_bound(f: Any, root: str) -> int | None:
+    """``max_in_flight_bytes`` of one step as a number of bytes (None: no byte bound).
+
+    Accepts an int >= 1 or a size string (``"512kB"``, ``"64MiB"``, ``"1.5GiB"``;
+    decimal kB/MB/GB/TB, binary KiB/MiB/GiB/TiB). It adds to ``max_in_flight``, so
+    it is refused where that already allows one item only.
+    """
+    raw = f.max_in_flight_bytes
+    if raw is None:
+        return None
+    where = dict(pipeline=root, step=f.name, param="max_in_flight_bytes")
+    value = _parse_size(raw, where)
+    if value < 1:
+        raise PipelineDefinitionError(f"must be at least 1 byte, got {raw!r}", **where,
+                                      fix=_BYTES_FIX)
+    if f.max_in_flight == 1:
+        raise PipelineDefinitionError(
+            f"{raw!r} has no effect with max_in_flight=1, which already holds one item "
+            "at a time; the byte bound caps what max_in_flight allows", **where,
+            fix=f"raise max_in_flight too, e.g. max_in_flight=64, max_in_flight_bytes={raw!r}")
+    return value
+
+
+def _parse_size(raw: Any, where: dict[str, Any]) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    match = _SIZE.fullmatch(raw) if isinstance(raw, str) else None
+    unit = (match.group(2) or "B").lower() if match else ""
+    if match is None or unit not in _BYTE_UNITS:
+        found = f"{raw!r}" if isinstance(raw, str) else f"{type(raw).__name__} {raw!r}"
+        raise PipelineDefinitionError(
+            f"expects a number of bytes (an int) or a size such as '64MiB' (units B, kB, "
+            f"MB, GB, TB, KiB, MiB, GiB, TiB), found {found}", **where, fix=_BYTES_FIX)
+    return int(Fraction(match.group(1)) * _BYTE_UNITS[unit])
+
+
+def check_byte_bounds(nodes: dict, root: str) -> None:
+    """A byte bound on a step whose output is a value would do nothing: refuse it."""
+    for name, node in nodes.items():
+        contract = node["output_contract"]
+        if node["max_in_flight_bytes"] is not None and contract.runtime_kind == "value":
+            raise PipelineDefinitionError(
+                "bounds the hand-off of a stream, but the step returns a value "
+                f"({get_type_name(node['output'])}), which is handed on whole", pipeline=root,
+                step=name, param="max_in_flight_bytes",
+                fix="remove max_in_flight_bytes, or make the step yield its items "
+                    "(a generator annotated Iterator[...])")
 
 
 def _check_threshold_values(f: Any, where: dict[str, Any]) -> None:

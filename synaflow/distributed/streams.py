@@ -3,7 +3,11 @@
 An entry is a *slice* ``(ref, start, stop)`` of a batch stored once in the object
 store; every consumer of a fan-out gets the same slices. ``ChannelOut`` wraps the
 engine's ``FanoutState`` (weighted by slice length) so that the items a producer
-has emitted and its consumer has not taken never exceed ``max_in_flight``.
+has emitted and its consumer has not taken never exceed ``max_in_flight``. Inside
+the channel a slice also carries the bytes of one of its items, as the worker that
+made the batch measured them (``(ref, start, stop, item_bytes)``), so that a byte
+bound (``max_in_flight_bytes``) counts object-store bytes; consumers take plain
+``(ref, start, stop)`` slices.
 
 A consumer *takes* items into its own window (``StreamIn.window``): rows about to
 be batched, or a feed it pushes to an actor. With a single consumer the producer
@@ -22,6 +26,11 @@ UNBOUNDED = 1 << 40
 
 def slice_len(entry: tuple) -> int:
     return entry[2] - entry[1]
+
+
+def slice_bytes(entry: tuple) -> int:
+    """Bytes of a channel entry ``(ref, start, stop, item_bytes)``."""
+    return (entry[2] - entry[1]) * entry[3]
 
 
 class StreamIn:
@@ -59,12 +68,12 @@ class StreamIn:
         while not self.done and self.count < self.window:
             kind, value = state.poll(self.consumer)
             if kind == ITEM:
-                ref, start, stop = value
+                ref, start, stop, item_bytes = value
                 room = self.window - self.count
                 if stop - start > room:  # take what fits, the rest stays in the channel
-                    state.give_back(self.consumer, (ref, start + room, stop))
-                    value = (ref, start, start + room)
-                self.accept(value)
+                    state.give_back(self.consumer, (ref, start + room, stop, item_bytes))
+                    stop = start + room
+                self.accept((ref, start, stop))
                 progressed = True
             elif kind in (END, ERROR):
                 self.done = progressed = True
@@ -131,8 +140,10 @@ class StaticIn:
 class ChannelOut:
     """A stream producer's output to its consumers (one ``StreamIn`` each)."""
 
-    def __init__(self, producer: str, consumers: list[str], capacity: int) -> None:
-        self.state = FanoutState(producer, consumers, capacity, weigh=slice_len)
+    def __init__(self, producer: str, consumers: list[str], capacity: int,
+                 max_bytes: int | None = None) -> None:
+        self.state = FanoutState(producer, consumers, capacity, weigh=slice_len,
+                                 max_bytes=max_bytes, measure=slice_bytes)
         self.readers = {c: StreamIn(self, c) for c in consumers}
         self.item_bytes = 0
         self.emitted = 0
@@ -194,7 +205,7 @@ class ChannelOut:
                 reader.accept((ref, start, start + n))
             start += n
         if stop > start:
-            self.state.pulled((ref, start, stop))
+            self.state.pulled((ref, start, stop, self.item_bytes))
 
     def end(self) -> None:
         self.state.exhausted()
@@ -275,3 +286,11 @@ class Intake:
     def item_bytes(self) -> int:
         return sum(getattr(s.out, "item_bytes", 0) for s in self.sources
                    if isinstance(s, StreamIn))
+
+
+def full_handoff(node: Any) -> str:
+    """How a producer's full hand-off reads in a stall message (both of its bounds)."""
+    limit = f"{node.max_in_flight} in flight"
+    if getattr(node, "max_in_flight_bytes", None):
+        limit += f" or {node.max_in_flight_bytes} bytes (max_in_flight_bytes)"
+    return f"handoff {node.name}-> full, {limit}"

@@ -115,9 +115,10 @@ class AsyncFanout:
     """
 
     def __init__(self, source: Any, max_in_flight: int, branches: list[str], *,
-                 producer: str = "stream", guard: StallGuard | None = None) -> None:
+                 producer: str = "stream", guard: StallGuard | None = None,
+                 max_bytes: int | None = None) -> None:
         self.source = source
-        self.state = FanoutState(producer, branches, max_in_flight)
+        self.state = FanoutState(producer, branches, max_in_flight, max_bytes=max_bytes)
         self.cond = asyncio.Condition()
         self.guard = guard
 

@@ -134,7 +134,8 @@ class AsyncLocalStep(StepRun):
         self.channels.append(stream)
         if route == "fanout" and len(node.consumers) > 1:
             fan = AsyncFanout(stream, node.max_in_flight, list(node.consumers),
-                              producer=self.name, guard=self.guard)
+                              producer=self.name, guard=self.guard,
+                              max_bytes=node.max_in_flight_bytes)
             self.channels.append(fan)
             self.core.publish_branches(self.name, {c: fan.lazy_iterator(c)
                                                    for c in node.consumers})

@@ -172,12 +172,14 @@ class LocalStep(StepRun):
             self._drain(stream)
         elif route == "fanout":
             fan = SyncFanout(stream, node.max_in_flight, list(node.consumers),
-                             producer=self.name, guard=self.guard)
+                             producer=self.name, guard=self.guard,
+                             max_bytes=node.max_in_flight_bytes)
             self.channels.append(fan)
             self.core.publish_branches(self.name, {c: fan.lazy_iterator(c)
                                                    for c in node.consumers})
         elif route == "bounded":
-            self.core.publish(self.name, bounded(stream, node.max_in_flight))
+            self.core.publish(self.name, bounded(stream, node.max_in_flight,
+                                                 node.max_in_flight_bytes))
         else:
             self.core.publish(self.name, stream)
         self.channels.append(stream)
@@ -201,7 +203,10 @@ class LocalStep(StepRun):
         label = getattr(materializer, "__name__", None) if materializer is not None else None
         perform(self.tracker.materialization_started(consumer_type, label))
         try:
-            value = list(source) if collected else source
+            # A materializer that reads streams (``__synaflow_streams__``, e.g. Arrow's)
+            # gets the stream itself, so it never has to hold all of it at once.
+            streams = collected and getattr(materializer, "__synaflow_streams__", False)
+            value = list(source) if collected and not streams else source
             if materializer is not None and not (collected and self.node.default_materializer):
                 value = materializer(value)
         except Exception as exc:

@@ -10,8 +10,9 @@ from itertools import chain
 from typing import Any, Callable, Iterator
 
 from ..core.exceptions import FanoutStreamClosedError
-from ..engine.channels import END, ERROR, ITEM, PULL, FanoutState
+from ..engine.channels import END, ERROR, ITEM, PULL, FanoutState, fits
 from ..engine.effects import perform
+from ..engine.sizes import nbytes
 from ..engine.stall import StallGuard
 
 
@@ -138,16 +139,52 @@ def track_stream(tracker: Any, source: Iterator[Any],
             on_close()
 
 
-def bounded(source: Iterator[Any], n: int) -> Iterator[Any]:
+def bounded(source: Iterator[Any], n: int, max_bytes: int | None = None) -> Iterator[Any]:
     """Refill up to ``n`` items only when the buffer is empty (0.32.4's bounded_iterator).
 
-    Items read before a failure are delivered before the failure is raised.
+    Items read before a failure are delivered before the failure is raised. With
+    ``max_bytes`` a refill also stops at that many bytes (``bounded_bytes``).
     """
+    if max_bytes is not None:
+        yield from bounded_bytes(source, n, max_bytes)
+        return
     while True:
         buffer, error, done = [], None, False
         try:
             for _ in range(n):
                 buffer.append(next(source))
+        except StopIteration:
+            done = True
+        except Exception as exc:
+            error = exc
+        yield from buffer
+        if error is not None:
+            raise error
+        if done:
+            return
+
+
+def bounded_bytes(source: Iterator[Any], n: int, max_bytes: int) -> Iterator[Any]:
+    """``bounded`` whose refills also stop at ``max_bytes`` (the engine's ``fits``):
+    the next item is read only while one of the last item's size still fits; one that
+    turns out too big waits for the next refill, which it starts (so an item bigger
+    than the bound on its own passes alone)."""
+    carry: list[tuple[Any, int]] = []
+    last = 0
+    while True:
+        buffer, used, error, done = [], 0, None, False
+        if carry:
+            item, used = carry.pop()
+            buffer.append(item)
+        try:
+            while len(buffer) < n and fits(max_bytes, used, last):
+                item = next(source)
+                last = nbytes(item)
+                if not fits(max_bytes, used, last):
+                    carry.append((item, last))
+                    break
+                buffer.append(item)
+                used += last
         except StopIteration:
             done = True
         except Exception as exc:
@@ -167,9 +204,10 @@ class SyncFanout:
     """
 
     def __init__(self, source: Iterator[Any], max_in_flight: int, branches: list[str], *,
-                 producer: str = "stream", guard: StallGuard | None = None) -> None:
+                 producer: str = "stream", guard: StallGuard | None = None,
+                 max_bytes: int | None = None) -> None:
         self.source = source
-        self.state = FanoutState(producer, branches, max_in_flight)
+        self.state = FanoutState(producer, branches, max_in_flight, max_bytes=max_bytes)
         self.cond = threading.Condition()
         self.guard = guard
 

@@ -95,7 +95,7 @@ def asyncify(p: PipelineDef) -> PipelineDef:
             _async_handler(s.materializer), _async_handler(s.error_materializer),
             s.force_materialize, s.description, s.pipeline, s.parent_pipeline,
             _observers(s.observers), s.max_in_flight, s.error_threshold_absolute,
-            s.error_threshold_pct, s.ray))
+            s.error_threshold_pct, s.ray, s.max_in_flight_bytes))
     return PipelineDef(
         name=p.name, params=p.params, steps=steps, resources=dict(p.resources),
         exports=p.exports, materializer=_async_handler(p.materializer),

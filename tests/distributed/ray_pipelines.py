@@ -437,3 +437,39 @@ def crashing_replicas() -> Any:
     return make("crashing", Flaky, [step("crash_once", fn=crash_once,
                                          ray={"replicas": 2, "batch_size": 2})],
                 resources={"res": make_tagged})
+
+
+# -- the max_in_flight_bytes bound, counted ---------------------------------------------------
+MiB = 2**20
+
+
+class Sizes(NamedTuple):
+    sizes: tuple
+
+
+def blobs(sizes: tuple) -> Iterator[bytes]:
+    for i, size in enumerate(sizes):
+        yield bytes([i]) * size
+
+
+def took(blob: bytes) -> tuple:
+    """A slow EACH reader: (index, size)."""
+    time.sleep(0.01)
+    return (blob[0], len(blob))
+
+
+def drank(blobs: Iterator[bytes]) -> list:
+    """A slow ALL reader."""
+    out = []
+    for b in blobs:
+        out.append((b[0], len(b)))
+        time.sleep(0.005)
+    return out
+
+
+def byte_bounded(reader: Any, bound: Any) -> Any:
+    """``blobs`` (max_in_flight=64, max_in_flight_bytes=``bound``) into a slow reader."""
+    options = {"batch_size": 1, "replicas": 1} if reader is took else {"batch_size": 2}
+    return make(f"bytes_{reader.__name__}", Sizes, [
+        step("blobs", fn=blobs, max_in_flight=64, max_in_flight_bytes=bound),
+        step(reader.__name__, fn=reader, ray=options)])

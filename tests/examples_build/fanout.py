@@ -1,6 +1,7 @@
 """A lazy stream fanned out to two consumers, a bounded handoff and a resource.
 
-``numbers`` feeds two lazy consumers (``publish_sync_fanout`` with capacity 4);
+``numbers`` feeds two lazy consumers (``publish_sync_fanout`` with capacity 4, and
+at most 1 MiB per branch: ``max_in_flight_bytes``);
 ``evens`` feeds one lazy consumer with ``max_in_flight=3`` (``bounded_iterator``);
 ``collect`` is a barrier reading ``squares`` whole; ``label`` uses a
 ``@contextmanager`` resource annotated ``-> Iterator[Prefix]``.
@@ -54,7 +55,7 @@ fanout = pipeline(
     params=Params,
     resources={"prefix": open_prefix},
     steps=[
-        step("numbers", fn=numbers, max_in_flight=4),
+        step("numbers", fn=numbers, max_in_flight=4, max_in_flight_bytes="1MiB"),
         step("squares", fn=squares),
         step("evens", fn=evens, max_in_flight=3),
         step("label", fn=label),

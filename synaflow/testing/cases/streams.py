@@ -174,6 +174,40 @@ def weight_names(weights: dict[str, int]) -> list[str]:
     return sorted(weights)
 
 
+def blobs(n: int) -> Iterator[bytes]:
+    """Items of 8 + i bytes, except item 3: 40 bytes, more than the bound on its own."""
+    for i in range(n):
+        yield bytes([i]) * (40 if i == 3 else 8 + i)
+
+
+def blob_sizes(blobs: Iterator[bytes]) -> list[int]:
+    return [len(b) for b in blobs]
+
+
+def blob_heads(blobs: Iterator[bytes]) -> list[int]:
+    return [b[0] for b in blobs]
+
+
+def blob_size(blob: bytes) -> int:
+    return len(blob)
+
+
+def total_size(blob_size: Iterator[int]) -> int:
+    return sum(blob_size)
+
+
+def byte_bounded(fanout: bool):
+    """``max_in_flight_bytes`` (32 bytes, with max_in_flight=8) into two lazy readers or
+    one EACH reader: every item, in order, the oversized one included."""
+    readers = [step("blob_sizes", fn=blob_sizes), step("blob_heads", fn=blob_heads)] \
+        if fanout else [step("blob_size", fn=blob_size), step("total_size", fn=total_size)]
+
+    def build():
+        return make(f"byte_bounded_{'fanout' if fanout else 'chain'}", N, [
+            step("blobs", fn=blobs, max_in_flight=8, max_in_flight_bytes=32), *readers])
+    return build
+
+
 CASES = [
     Case("gen_each_sum", gen_each_sum(1), N(5), {"summed": 30}),
     Case("gen_each_sum_bounded", gen_each_sum(3), N(7), {"summed": 56}),
@@ -189,4 +223,8 @@ CASES = [
     Case("hidden_terminal", hidden_terminal, N(4), {"low": 1}),
     Case("each_over_dict", each_over_dict, Words({"b": 1, "a": 2}),
          {"weight_names": ["a", "b"]}),
+    Case("byte_bounded_fanout", byte_bounded(True), N(7),
+         {"blob_sizes": [8, 9, 10, 40, 12, 13, 14], "blob_heads": list(range(7))}),
+    Case("byte_bounded_chain", byte_bounded(False), N(7), {"total_size": 106}),
 ]
+
