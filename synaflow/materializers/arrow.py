@@ -194,6 +194,9 @@ class ArrowMaterializer(_ArrowSettings):
             check_file_name(self._target_name(step_name), folder=self.path,  # type: ignore
                             who="arrow_materializer")
 
+    # The synchronous runners hand this materializer the stream itself, not a list.
+    __synaflow_streams__ = True
+
     def __call__(self, value: Any) -> pa.Table | ArrowDatasetRef:
         return self.materialize(items_of(value, self.step_name))
 

@@ -672,3 +672,33 @@ def test_missing_pyarrow_message():
             print(exc)
     """)
     assert 'pip install "synaflow[arrow]"' in done.stdout, done.stderr
+
+
+class Batches(NamedTuple):
+    count: int
+
+
+def test_sync_pipeline_streams_into_the_materializer(tmp_path):
+    """A synchronous pipeline hands the Arrow materializer the stream itself: while
+    50 batches of 1 MiB are written, Arrow never holds more than a few of them."""
+    held: list[int] = []
+
+    def batches(count: int) -> Iterator[pa.RecordBatch]:
+        for i in range(count):
+            held.append(pa.total_allocated_bytes())
+            yield pa.record_batch({"i": pa.array(range(i << 17, (i + 1) << 17), pa.int64())})
+
+    def rows(batches: pa.Table) -> int:  # a Table reader: the output is materialized
+        return batches.num_rows
+
+    p = pipeline(name="big", params=Batches, steps=[
+        step("batches", fn=batches,
+             materializer=arrow_materializer(tmp_path, row_group_rows=1 << 17)),
+        step("rows", fn=rows)])
+    base = pa.total_allocated_bytes()
+    result = run(p, Batches(50))
+    assert result.outputs["rows"] == 50 << 17
+    (written,) = tmp_path.glob("*.parquet")
+    assert pq.read_metadata(written).num_rows == 50 << 17
+    assert len(held) == 50
+    assert max(held) - base < 8 << 20, f"{(max(held) - base) >> 20} MiB held at once"
