@@ -5,9 +5,14 @@ Generator steps (pulled with ``next_batch``), ALL-mode steps that read streams
 replicas of EACH steps that use resources (created once per replica). One actor
 hosts one stage of a run at a time, in a *slot*; ``release`` frees the slot so the
 actor can be reused by a later run (actors take seconds to start).
+
+Steps of async pipelines run on the process's event loop (``aio``): async
+generators are pulled there, ``AsyncIterator`` parameters read their ``Feed`` with
+``async for``, and async resources are entered and exited there.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -17,17 +22,25 @@ from typing import Any
 from ..core.types import StepMode
 from ..engine.core import CallPlan
 from ..execution.local_steps import Resources, check_output_kind
+from . import aio
 from .errors import portable_error
-from .worker import CallMeta, call_value, each_batch, estimate_bytes, load_spec, unpack
+from .worker import (CallMeta, async_spec, call_value, each_batch, estimate_bytes, load_spec,
+                     unpack)
+from .worker import forget_spec
 
 
 class FeedClosed(Exception):
     """The driver released the stage while its function was still reading."""
 
 
+_EMPTY = object()
+
+
 class Feed:
     """One stream parameter, fed by the driver. ``push`` returns once the consumer
-    has taken what was pushed, so the driver keeps at most one push outstanding."""
+    has taken what was pushed, so the driver keeps at most one push outstanding.
+    Read with ``for`` (a synchronous step, in its actor thread) or ``async for`` (an
+    async step, on the event loop; it waits on a future, never blocking the loop)."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
@@ -36,13 +49,14 @@ class Feed:
         self.taken = 0
         self.done = False
         self.error: BaseException | None = None
+        self.waiters: list[tuple[Any, Any]] = []  # (loop, future) of async readers
 
     def push(self, items: list) -> int:
         with self.cond:
             self.pushed += 1
             seq = self.pushed
             self.queue.append(items)
-            self.cond.notify_all()
+            self._notify()
             while self.taken < seq and self.error is None:
                 self.cond.wait(0.5)
         return seq
@@ -50,26 +64,62 @@ class Feed:
     def end(self) -> None:
         with self.cond:
             self.done = True
-            self.cond.notify_all()
+            self._notify()
 
     def abort(self, exc: BaseException) -> None:
         with self.cond:
             self.error = exc
-            self.cond.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        """(Holding ``cond``) wake every reader, sync or async."""
+        self.cond.notify_all()
+        for loop, future in self.waiters:
+            loop.call_soon_threadsafe(_wake, future)
+        self.waiters.clear()
+
+    def _take_nowait(self) -> Any:
+        """(Holding ``cond``) the next pushed list; None at the end; ``_EMPTY`` if the
+        next push has not come yet."""
+        if self.error is not None:
+            raise self.error
+        if not self.queue:
+            return None if self.done else _EMPTY
+        self.taken += 1
+        self.cond.notify_all()
+        return self.queue.popleft()
 
     def __iter__(self):
         while True:
             with self.cond:
-                while not self.queue and not self.done and self.error is None:
+                items = self._take_nowait()
+                while items is _EMPTY:
                     self.cond.wait(0.5)
-                if self.error is not None:
-                    raise self.error
-                if not self.queue:
-                    return
-                items = self.queue.popleft()
-                self.taken += 1
-                self.cond.notify_all()
+                    items = self._take_nowait()
+            if items is None:
+                return
             yield from items
+
+    async def __aiter__(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            with self.cond:
+                items = self._take_nowait()
+                if items is _EMPTY:
+                    future = loop.create_future()
+                    self.waiters.append((loop, future))
+            if items is _EMPTY:
+                await future
+                continue
+            if items is None:
+                return
+            for item in items:
+                yield item
+
+
+def _wake(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Slot:
@@ -81,6 +131,7 @@ class _Slot:
         self.row_call: Any = None
         self.spec: Any = None
         self.turn: threading.Condition | None = None
+        self.setup = threading.Lock()
         self.next_seq = 0
         self.produced = 0
 
@@ -109,16 +160,20 @@ class StepWorker:
                 s = self.slots[slot] = _Slot()
             return s
 
-    def _feeds(self, slot: str, params: list[str]) -> dict[str, Any]:
+    def _feeds(self, slot: str, params: list[str], is_async: bool = False
+               ) -> dict[str, Any]:
+        """The stream parameters' readers: iterators, or async iterators for async steps."""
         s = self._slot(slot)
         with self.lock:
             for p in params:
                 s.feeds.setdefault(p, Feed())
+        if is_async:
+            return {p: s.feeds[p].__aiter__() for p in params}
         return {p: iter(s.feeds[p]) for p in params}
 
     # -- ALL calls ------------------------------------------------------------------------
     def call(self, slot: str, box: tuple, streams: list[str]) -> tuple[CallMeta, Any]:
-        return call_value(box, self._feeds(slot, streams))
+        return call_value(box, self._feeds(slot, streams, async_spec(box) is not None))
 
     def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallMeta:
         """Create a generator step's iterator; ``skip`` items already delivered by an
@@ -126,16 +181,21 @@ class StepWorker:
         meta, s = CallMeta(), self._slot(slot)
         try:
             spec, static = load_spec(box)
-            plan = CallPlan({**static, **self._feeds(slot, streams)}, [], [], spec.resources)
-            s.resources = Resources(plan, StepMode.ALL)
+            plan = CallPlan({**static, **self._feeds(slot, streams, spec.is_async)}, [], [],
+                            spec.resources)
+            s.resources = aio.open_resources(plan, StepMode.ALL) if spec.is_async \
+                else Resources(plan, StepMode.ALL)
         except Exception as exc:
             meta.setup_error = portable_error(exc, box[0])
             return meta
         try:
-            gen = spec.fn(**plan.static, **s.resources.values)
-            check_output_kind(spec.node, gen)
-            for _ in range(skip):
-                next(gen)
+            if spec.is_async:
+                gen = aio.start_stream(spec, {**plan.static, **s.resources.values}, skip)
+            else:
+                gen = spec.fn(**plan.static, **s.resources.values)
+                check_output_kind(spec.node, gen)
+                for _ in range(skip):
+                    next(gen)
         except Exception as exc:
             meta.error = spec.error(exc)
             return meta
@@ -148,8 +208,12 @@ class StepWorker:
         items: list = []
         done, error, t0 = False, None, time.perf_counter()
         try:
-            for _ in range(k):
-                items.append(next(s.gen))
+            if s.spec.is_async:
+                done, error = aio.pull(s.gen, k, items)
+                error = None if error is None else s.spec.error(error)
+            else:
+                for _ in range(k):
+                    items.append(next(s.gen))
         except StopIteration:
             done = True
         except Exception as exc:
@@ -193,37 +257,34 @@ class StepWorker:
                     s.turn.notify_all()
 
     def _each(self, s: _Slot, box: tuple, bounds: list, values: tuple) -> tuple:
-        if s.resources is None:
-            spec, static = load_spec(box)
-            try:
-                s.resources = Resources(CallPlan({}, [], [], spec.resources), StepMode.EACH)
-            except Exception as exc:
-                return (0, [], 0.0, 0, spec.error(exc)), []
-            # Row kwargs need only the static values and the row wiring, so one per-row
-            # call serves every batch (a context-manager resource made at setup is
-            # entered by the first row only, then one is made per row).
-            plan = CallPlan({**static, **s.resources.values}, [], spec.source_params,
-                            spec.resources)
-            s.row_call = s.resources.row_call(spec.fn, plan)
+        # With max_concurrency > 1 the first batches arrive together: one sets up.
+        with s.setup:
+            if s.resources is None:
+                spec, static = load_spec(box)
+                try:
+                    resources = (aio.open_resources if spec.is_async else Resources)(
+                        CallPlan({}, [], [], spec.resources), StepMode.EACH)
+                except Exception as exc:
+                    return (0, [], 0.0, 0, spec.error(exc)), []
+                # Row kwargs need only the static values and the row wiring, so one
+                # per-row call serves every batch (a context-manager resource made at
+                # setup is entered by the first row only, then one is made per row).
+                plan = CallPlan({**static, **resources.values}, [], spec.source_params,
+                                spec.resources)
+                s.row_call = resources.row_call(spec.fn, plan)
+                s.resources = resources
         return each_batch(box, bounds, *values, replica=s)
 
     # -- lifecycle -------------------------------------------------------------------------
     def release(self, slot: str) -> None:
         """Close the slot's generator, resources and feeds."""
+        forget_spec(slot)  # its cached inputs would keep a finished run's objects pinned
         with self.lock:
             s = self.slots.pop(slot, None)
         if s is None:
             return
         for feed in s.feeds.values():
             feed.abort(FeedClosed(f"stage '{slot}' was released"))
-        close = getattr(s.gen, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                pass
+        aio.close_quietly(getattr(s.gen, "aclose", None) or getattr(s.gen, "close", None))
         if s.resources is not None:
-            try:
-                s.resources.close()
-            except Exception:
-                pass
+            aio.close_quietly(s.resources.close)

@@ -2,7 +2,9 @@
 
 ``register()`` adds three runners: ``ray`` (a local Ray started once, kept for the
 session), ``ray-debug`` (in-process) and ``ray-serialize`` (in-process, every value
-through Ray's serializer).
+through Ray's serializer), and their async-native twins (``ray-native``,
+``ray-debug-native``, ``ray-serialize-native``), which run the generated async-def
+version of each case (``synaflow.testing.asyncify``).
 
     >>> from synaflow.distributed.testing import register   # doctest: +SKIP
     >>> register()                                           # doctest: +SKIP
@@ -16,12 +18,23 @@ from .driver import ray_run
 
 
 class RayRunner:
-    """``run(pipeline, params, overrides)`` on Ray or in the debug mode."""
+    """``run(pipeline, params, overrides)`` on Ray or in the debug mode; with
+    ``native=True`` the pipeline is first turned into its async-def twin (``prepare``)."""
 
-    def __init__(self, debug: bool | str = False, *, num_cpus: int = 2) -> None:
+    def __init__(self, debug: bool | str = False, *, num_cpus: int = 2,
+                 native: bool = False) -> None:
         self.debug = debug
         self.num_cpus = num_cpus
-        self.name = {False: "ray", True: "ray-debug", "serialize": "ray-serialize"}[debug]
+        self.native = native
+        self.name = {False: "ray", True: "ray-debug", "serialize": "ray-serialize"}[debug] \
+            + ("-native" if native else "")
+
+    def prepare(self, pipeline: Any) -> Any:
+        if not self.native:
+            return pipeline
+        from ..testing.asyncify import asyncify
+
+        return asyncify(pipeline)
 
     def run(self, pipeline: Any, params: Any, overrides: Any = None) -> Any:
         if not self.debug:
@@ -43,6 +56,7 @@ def register() -> None:
     """Make ``ray``, ``ray-debug`` and ``ray-serialize`` available to the suite."""
     from ..testing.runners import register_runner
 
-    register_runner("ray", lambda: RayRunner(False))
-    register_runner("ray-debug", lambda: RayRunner(True))
-    register_runner("ray-serialize", lambda: RayRunner("serialize"))
+    for debug in (False, True, "serialize"):
+        for native in (False, True):
+            runner = RayRunner(debug, native=native)
+            register_runner(runner.name, lambda d=debug, n=native: RayRunner(d, native=n))

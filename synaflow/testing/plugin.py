@@ -1,6 +1,7 @@
 """pytest plugin: a ``runner`` fixture parametrised over the registered runners.
 
-Select runners with ``SYNAFLOW_TEST_RUNNERS=sync,async`` (default: all registered).
+Select runners with ``SYNAFLOW_TEST_RUNNERS=sync,async``; without it, a test module's
+``SYNAFLOW_RUNNERS`` list, else every registered runner.
 """
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ import pytest
 from .runners import available_runners, get_runner
 
 
-def selected_runners() -> list[str]:
+def selected_runners(default: list[str] | None = None) -> list[str]:
     chosen = os.environ.get("SYNAFLOW_TEST_RUNNERS")
-    return chosen.split(",") if chosen else available_runners()
+    if chosen:
+        return chosen.split(",")
+    return list(default) if default else available_runners()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "runner" in metafunc.fixturenames:
-        metafunc.parametrize("runner", selected_runners(), indirect=True)
+        default = getattr(metafunc.module, "SYNAFLOW_RUNNERS", None)
+        metafunc.parametrize("runner", selected_runners(default), indirect=True)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Runner adapters for the conformance suite: ``run(pipeline, params, overrides)``.
 
 A new runner passes the suite by providing an object with that one method and
-registering it with ``register_runner``; the Ray runner registers ``ray`` and
-``ray-debug`` this way.
+registering it with ``register_runner``; the Ray runner's modes (``ray``,
+``ray-debug``, ``ray-serialize`` and their ``-native`` async twins) are registered
+this way when Ray is installed.
 """
 from __future__ import annotations
 
@@ -61,17 +62,18 @@ def get_runner(name: str) -> Any:
     return _FACTORIES[name]()
 
 
-def _ray_runner(debug: bool | str) -> Callable[[], Any]:
+def _ray_runner(debug: bool | str, native: bool = False) -> Callable[[], Any]:
     def factory() -> Any:
         from ..distributed.testing import RayRunner
 
-        return RayRunner(debug)
+        return RayRunner(debug, native=native)
     return factory
 
 
 # The Ray runner (synaflow[ray]): on a local Ray kept for the session, and its
-# in-process debug mode without and with serialisation. Registered only when Ray
-# is installed; ``find_spec`` does not import it.
+# in-process debug mode without and with serialisation; each also async-native.
+# Registered only when Ray is installed; ``find_spec`` does not import it.
 if importlib.util.find_spec("ray") is not None:
     for _name, _debug in (("ray-debug", True), ("ray-serialize", "serialize"), ("ray", False)):
         _FACTORIES[_name] = _ray_runner(_debug)
+        _FACTORIES[f"{_name}-native"] = _ray_runner(_debug, native=True)

@@ -6,6 +6,9 @@ import pytest
 from synaflow.testing import CASES, check_case
 
 pytest_plugins = ["synaflow.testing.plugin"]
+# The Ray runner's modes run the same suite in tests/distributed/test_ray_conformance.py
+# (with the session Ray fixture); running them here too doubled their cost.
+SYNAFLOW_RUNNERS = ["sync", "async", "async-native"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -1,0 +1,287 @@
+"""Async pipelines on the Ray runner: one event loop per process, and the async
+twins of the worker's calls.
+
+A step of an async pipeline (``async def``, an async generator, ``AsyncIterator``
+parameters) runs on its process's own event loop: a daemon thread started on first
+use and kept for the life of the process (a Ray task worker, a ``StepWorker`` actor,
+or the driver in the debug modes). Callers in any thread hand a coroutine to it and
+wait (``run_async``), so an async generator, its resources and the streams it reads
+always live on one loop, whichever actor thread asks for its next batch, and no
+loop is created per call or per row.
+
+Semantics are ``async_run``'s: rows of a batch are awaited one after the other, in
+order (``each_rows_async``); batches of a replica with ``max_concurrency`` > 1
+overlap on the loop, as threads overlap them for synchronous steps. Materializers
+and resources are awaited where they are awaitable; a stream's custom materializer
+receives an async iterator over the items, as it receives the stream in
+``async_run``.
+
+The driver performs effects synchronously; ``AsyncHandlersCore`` makes the async
+observers and error materializers of an async pipeline callable there (they run on
+the driver's loop thread, one at a time, in the order the rules emit them).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import threading
+import time
+from typing import Any, AsyncIterator, Callable
+
+from ..core.observers import Observer, ResolvedObserver
+from ..core.types import StepMode
+from ..engine.core import CallPlan, RunCore
+from ..engine.tracker import value_count
+from ..execution.async_steps import AsyncResources
+from ..execution.local_steps import check_output_kind
+from .errors import portable_error
+from .worker import (CallMeta, StepSpec, _rows, describe, estimate_bytes, load_spec,
+                     retrying)
+
+
+# -- the loop ------------------------------------------------------------------------------
+class _LoopThread:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="synaflow-async-loop",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def alive(self) -> bool:
+        return self.pid == os.getpid() and self.thread.is_alive()
+
+
+_LOOP: _LoopThread | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def event_loop() -> _LoopThread:
+    """This process's loop thread (started on first use; again after a fork)."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None or not _LOOP.alive():
+            _LOOP = _LoopThread()
+        return _LOOP
+
+
+def run_async(coro: Any) -> Any:
+    """Run ``coro`` on this process's loop and wait for its result (any thread but
+    the loop's own). An interrupted wait (Ctrl-C, Ray cancelling the task) cancels it."""
+    owner = event_loop()
+    if threading.current_thread() is owner.thread:
+        coro.close()
+        raise RuntimeError("run_async() called from the synaflow loop thread; "
+                           "await the coroutine instead")
+    future = asyncio.run_coroutine_threadsafe(coro, owner.loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+async def settle(value: Any) -> Any:
+    """``value``, awaited if it is awaitable."""
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
+async def aiter_over(items: list) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+# -- the driver: async observers and error materializers ------------------------------------
+def blocking(handler: Any) -> Any:
+    """A handler the driver can call inline: an awaitable result is awaited on the loop."""
+    if handler is None or getattr(handler, "synaflow_blocking", False):
+        return handler
+
+    def call(ctx: Any) -> Any:
+        result = handler(ctx)
+        if hasattr(result, "__await__"):
+            return run_async(settle(result))
+        return result
+    call.__name__ = getattr(handler, "__name__", "handler")
+    call.__qualname__ = getattr(handler, "__qualname__", call.__name__)
+    call.synaflow_blocking = True  # type: ignore[attr-defined]
+    return call
+
+
+def _blocking_observers(observers: Any) -> tuple:
+    out = []
+    for entry in observers:
+        if isinstance(entry, (Observer, ResolvedObserver)):
+            entry = dataclasses.replace(entry, handler=blocking(entry.handler))
+        else:
+            entry = blocking(entry)
+        out.append(entry)
+    return tuple(out)
+
+
+class AsyncHandlersCore(RunCore):
+    """``RunCore`` for an async pipeline on the Ray driver: same rules, with every
+    observer and error materializer wrapped by ``blocking``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pipeline_observers = _blocking_observers(self._pipeline_observers)
+
+    def step_observers(self, name: str) -> tuple:
+        return _blocking_observers(super().step_observers(name))
+
+    def tracker(self, name: str) -> Any:
+        t = super().tracker(name)
+        t.error_handler = blocking(t.error_handler)
+        return t
+
+
+def core_class(dag: Any) -> type[RunCore]:
+    """The ``RunCore`` class the Ray driver uses for ``dag``."""
+    return AsyncHandlersCore if dag.requires_async_runner else RunCore
+
+
+# -- workers: the async twins of worker.py's calls ------------------------------------------
+def open_resources(plan: CallPlan, mode: StepMode) -> AsyncResources:
+    """``Resources(plan, mode)`` for an async step: factories and contexts awaited."""
+    return run_async(AsyncResources().open(plan, mode))
+
+
+def call_value(box: tuple, streams: dict[str, Any] | None) -> tuple[CallMeta, Any]:
+    """``worker.call_value`` for an async step. Its inputs are fetched here, in the
+    calling thread, so a slow fetch never holds up the loop."""
+    try:
+        spec, static = load_spec(box)
+    except Exception as exc:
+        meta = CallMeta()
+        meta.setup_error = portable_error(exc, box[0])
+        return meta, None
+    meta, value = run_async(_call_value(spec, {**static, **(streams or {})}, box))
+    if meta.error is None and meta.setup_error is None and meta.mat_error is None:
+        from .objects import place  # small values inline, large ones in the store
+
+        return place(spec, meta, value)
+    return meta, value
+
+
+async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple
+                      ) -> tuple[CallMeta, Any]:
+    meta = CallMeta()
+    try:
+        plan = CallPlan(static, [], [], spec.resources)
+        resources = await AsyncResources().open(plan, StepMode.ALL)
+    except Exception as exc:
+        meta.setup_error = portable_error(exc, box[0])
+        return meta, None
+    try:
+        value = await settle(spec.fn(**plan.static, **resources.values))
+        check_output_kind(spec.node, value)
+    except Exception as exc:
+        if retrying(box, spec, exc):
+            raise
+        meta.error = spec.error(exc)
+        return meta, None
+    finally:
+        await resources.close()
+    meta.count = value_count(value)
+    if spec.materializer is not None:
+        try:
+            value = await settle(spec.materializer(value))
+        except Exception as exc:
+            meta.mat_error = spec.error(exc)
+            return meta, None
+    return describe(meta, value), value
+
+
+def materialize(spec: StepSpec, items: list) -> tuple[BaseException | None, Any]:
+    """A finished stream's custom materializer, given an async iterator over ``items``
+    as ``async_run`` gives it the stream: ``(error, value)``."""
+    return run_async(_materialize(spec, items))
+
+
+async def _materialize(spec: StepSpec, items: list) -> tuple[BaseException | None, Any]:
+    try:
+        return None, await settle(spec.materializer(aiter_over(items)))  # type: ignore[misc]
+    except Exception as exc:
+        return spec.error(exc), None
+
+
+def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_call: Any,
+             box: tuple) -> tuple[tuple, list]:
+    """``worker.run_rows`` for an async step: one coroutine per batch, rows awaited in order."""
+    return run_async(_run_rows(spec, static, columns, row_call, box))
+
+
+async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
+                    row_call: Any, box: tuple) -> tuple[tuple, list]:
+    t0 = time.perf_counter()
+    results: list = []
+    errors: list = []
+    call: Callable[[tuple], Any] = row_call or _row_call(spec, static, columns)
+    for index, row in enumerate(_rows(columns)):
+        try:
+            results.append(await settle(call(row)))
+        except Exception as exc:
+            if retrying(box, spec, exc):
+                raise
+            errors.append((index, spec.error(exc)))
+            if spec.stop_on_error:
+                break
+    meta = (len(results), errors, time.perf_counter() - t0, estimate_bytes(results), None)
+    return meta, results
+
+
+def _row_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callable:
+    fn, plan = spec.fn, CallPlan(static, columns, spec.source_params, [])
+    return lambda row: fn(**plan.row_kwargs(row))
+
+
+def start_stream(spec: StepSpec, kwargs: dict[str, Any], skip: int) -> Any:
+    """Create an async generator step's iterator on the loop and drop the ``skip`` items
+    an earlier attempt already delivered."""
+    return run_async(_start_stream(spec, kwargs, skip))
+
+
+async def _start_stream(spec: StepSpec, kwargs: dict[str, Any], skip: int) -> Any:
+    stream = await settle(spec.fn(**kwargs))
+    check_output_kind(spec.node, stream)
+    for _ in range(skip):
+        await stream.__anext__()
+    return stream
+
+
+def pull(stream: Any, k: int, items: list) -> tuple[bool, BaseException | None]:
+    """Append up to ``k`` items of an async iterator to ``items``: ``(ended, error)``."""
+    return run_async(_pull(stream, k, items))
+
+
+async def _pull(stream: Any, k: int, items: list) -> tuple[bool, BaseException | None]:
+    append = items.append
+    try:
+        for _ in range(k):
+            append(await stream.__anext__())
+    except StopAsyncIteration:
+        return True, None
+    except Exception as exc:
+        return True, exc
+    return False, None
+
+
+def close_quietly(close: Callable[[], Any] | None) -> None:
+    """Call ``close`` (``aclose``, ``AsyncResources.close``, or a plain close); await
+    what it returns; ignore failures (the stage is being released)."""
+    if close is None:
+        return
+    try:
+        result = close()
+        if hasattr(result, "__await__"):
+            run_async(settle(result))
+    except Exception:
+        pass
