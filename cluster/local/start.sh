@@ -13,6 +13,7 @@
 #
 # Files written to STATE_DIR:
 #   address        GCS address (host:port) for ray.init(address=...) / RAY_ADDRESS
+#   client_address ray://127.0.0.1:<port>, the head's Ray Client server
 #   dashboard_url  http://127.0.0.1:<port>, for `ray job submit --address ...`
 #   pids           every process this script started, one PID per line
 #   procs          "PID STARTTIME SID NODE" for each of them (stop.sh uses the
@@ -40,8 +41,14 @@
 #   SYNAFLOW_RAY_OBJECT_STORE_MEMORY object store bytes per node (default 512 MiB)
 #   SYNAFLOW_RAY_DASHBOARD           1 (default) starts the dashboard (needed for
 #                                    `ray job submit`); 0 leaves it out
-#   SYNAFLOW_RAY_AUTH_MODE           value for RAY_AUTH_MODE (default "disabled")
+#   SYNAFLOW_RAY_AUTH_MODE           value for RAY_AUTH_MODE (default "disabled");
+#                                    with "token", Ray reads the token from
+#                                    RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+#                                    ~/.ray/auth_token, as always
 #   SYNAFLOW_RAY_START_TIMEOUT       seconds to wait for each node (default 120)
+#   SYNAFLOW_RAY_HEAD_ARGS           extra `ray start` arguments for the head only,
+#                                    split on whitespace (e.g. "--num-gpus=1
+#                                    --resources={\"special\":2}")
 
 set -euo pipefail
 
@@ -105,7 +112,7 @@ for f in procs sessions; do
     done <"$STATE_DIR/$f"
 done
 rm -rf "$STATE_DIR/logs"
-rm -f "$STATE_DIR"/{address,dashboard_url,pids,procs,sessions,temp_root,env}
+rm -f "$STATE_DIR"/{address,client_address,dashboard_url,pids,procs,sessions,temp_root,env}
 mkdir -p "$STATE_DIR/logs"
 
 # Short private temp root: Ray puts Unix sockets below it and socket paths are
@@ -215,6 +222,10 @@ if [[ "$WITH_DASHBOARD" == 1 ]]; then
 else
     head_args+=(--include-dashboard=false)
 fi
+if [[ -n "${SYNAFLOW_RAY_HEAD_ARGS:-}" ]]; then
+    read -r -a extra_head_args <<<"$SYNAFLOW_RAY_HEAD_ARGS"
+    head_args+=("${extra_head_args[@]}")
+fi
 
 log "starting head node (GCS port $GCS_PORT, temp dir $HEAD_TMP)"
 start_node head "${head_args[@]}" || exit 1
@@ -226,6 +237,7 @@ ADDRESS_FILE="$HEAD_TMP/ray_current_cluster"
 [[ -s "$ADDRESS_FILE" ]] || die "head started but $ADDRESS_FILE is missing"
 ADDRESS="$(tr -d '[:space:]' <"$ADDRESS_FILE")"
 echo "$ADDRESS" >"$STATE_DIR/address"
+echo "ray://127.0.0.1:$CLIENT_PORT" >"$STATE_DIR/client_address"
 log "head is up at $ADDRESS"
 
 # Worker nodes start in parallel; each records its own session's processes

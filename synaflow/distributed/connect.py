@@ -8,7 +8,7 @@ from typing import Any
 
 from ..core.exceptions import PipelineDefinitionError
 from ..core.ray_options import validate_ray_options
-from .errors import dumps, serialization_error
+from .errors import RayConnectionError, RayResourceError, dumps, serialization_error
 
 _TASK_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "runtime_env", "max_retries",
               "retry_exceptions", "scheduling_strategy")
@@ -28,7 +28,7 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None) -> bool:
     kwargs = dict(init_kwargs or {})
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, logging_level=logging.WARNING, **kwargs)
+        join(address, kwargs)
         return False
     # Ray >= 2.59 turns token authentication on for new local clusters and writes a
     # token into $HOME; an embedded throw-away Ray does not need it.
@@ -39,6 +39,122 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None) -> bool:
     # `ray start` on this machine advertised in /tmp/ray/ray_current_cluster.
     ray.init(address="local", **kwargs)
     return True
+
+
+def join(address: str, kwargs: dict[str, Any]) -> None:
+    """``ray.init`` on a running cluster. A token the cluster rejects is reported at
+    once (Ray itself retries for 20-30 s, then names neither cause nor fix)."""
+    import ray
+
+    kwargs.setdefault("logging_level", logging.WARNING)
+    sent = _token_rejected(address)
+    if sent is not None:
+        raise RayConnectionError(_auth_message(address, sent))
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as exc:
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}' ({type(exc).__name__}: "
+            f"{str(exc).strip()[:300]}). Check that the cluster is running and reachable "
+            "from here: the address is the head's GCS address 'host:port' (`ray start "
+            "--head` prints it) or a Ray Client address 'ray://host:10001'. If the cluster "
+            "uses token authentication: " + _TOKEN_HELP) from exc
+
+
+_TOKEN_HELP = ("set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN (or in "
+               "the file RAY_AUTH_TOKEN_PATH names, default ~/.ray/auth_token); `ray "
+               "get-auth-token` on the head node prints it")
+# One cheap call each (an empty GetClusterId; a Ray Client PING), only to see whether
+# the server accepts the token Ray would send.
+_PROBES = {"gcs": ("/ray.rpc.NodeInfoGcsService/GetClusterId", b""),
+           "client": ("/ray.rpc.RayletDriver/ClusterInfo", b"\x08\x06")}
+
+
+def _token_rejected(address: str, timeout: float = 2.0) -> bool | None:
+    """None unless the server at ``address`` turns away this process's credentials;
+    then whether a token was sent at all. Anything unexpected (no port, TLS, an
+    unreachable host, a changed Ray) answers None and leaves the rest to ray.init."""
+    kind, _, target = address.rpartition("://")
+    if kind not in ("", "ray") or not target.rpartition(":")[2].isdigit():
+        return None
+    method, request = _PROBES["client" if kind else "gcs"]
+    try:
+        import grpc
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple)
+
+        metadata = _get_authentication_metadata_tuple()
+        channel = grpc.insecure_channel(target)
+    except Exception:
+        return None
+    try:
+        channel.unary_unary(method)(request, timeout=timeout, metadata=metadata)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            return bool(metadata)
+    except Exception:
+        pass
+    finally:
+        channel.close()
+    return None
+
+
+def _auth_message(address: str, sent: bool) -> str:
+    mode = os.environ.get("RAY_AUTH_MODE", "not set")
+    if sent:
+        found = "rejected the token this process sent (wrong or outdated token)"
+    else:
+        found = (f"requires an authentication token, and this process has none "
+                 f"(RAY_AUTH_MODE is {mode})")
+    return (f"Cannot join the Ray cluster at '{address}': it uses token authentication "
+            f"and {found}. To fix: {_TOKEN_HELP}")
+
+
+_DEMANDS = (("num_cpus", "CPU"), ("num_gpus", "GPU"), ("memory", "memory"))
+
+
+def demand(opts: dict[str, Any]) -> dict[str, float]:
+    """The Ray resources one task or actor of a step asks for."""
+    out = {res: float(opts[key]) for key, res in _DEMANDS if opts.get(key)}
+    out.update((k, float(v)) for k, v in (opts.get("resources") or {}).items() if v)
+    return out
+
+
+def check_resources(pipeline: str, options: dict[str, dict[str, Any]],
+                    nodes: list[dict[str, float]]) -> None:
+    """Fail before submitting when no node of the cluster can ever run a step (Ray
+    would keep its tasks pending forever). ``nodes``: each alive node's total
+    resources. Autoscaling clusters that add such nodes on demand opt out with
+    ``SYNAFLOW_RAY_CHECK_RESOURCES=0``."""
+    if os.environ.get("SYNAFLOW_RAY_CHECK_RESOURCES", "1") == "0":
+        return
+    for step, opts in options.items():
+        wanted = demand(opts)
+        if not wanted or any(all(node.get(r, 0.0) >= amount for r, amount in wanted.items())
+                             for node in nodes):
+            continue
+        raise RayResourceError(_resource_message(pipeline, step, wanted, nodes))
+
+
+def _amounts(resources: dict[str, float]) -> str:
+    return ", ".join(f"{k}: {v / 2**30:.3g} GiB" if k == "memory" else f"{k}: {v:g}"
+                     for k, v in sorted(resources.items())
+                     if not k.startswith("node:") and k != "object_store_memory")
+
+
+def _resource_message(pipeline: str, step: str, wanted: dict[str, float],
+                      nodes: list[dict[str, float]]) -> str:
+    short = [r for r, amount in wanted.items()
+             if max((n.get(r, 0.0) for n in nodes), default=0.0) < amount]
+    found = (f"no node has enough {', '.join(repr(r) for r in short)}" if short
+             else "no single node has all of them")
+    offers = "; ".join(f"{{{_amounts(n)}}}" for n in nodes) or "no alive node"
+    return (f"Pipeline '{pipeline}', step '{step}': asks Ray for {{{_amounts(wanted)}}} per "
+            f"task or actor, but {found} (the cluster's nodes offer: {offers}). Its tasks "
+            "would wait forever. Add a node that has them (`ray start --num-gpus=... "
+            "--resources='{\"name\": amount}'`), or lower the step's `ray` options "
+            "(for one run: step_options=). On an autoscaling cluster that starts such "
+            "nodes on demand, set SYNAFLOW_RAY_CHECK_RESOURCES=0")
 
 
 def merged_options(dag: Any, overrides: dict[str, dict[str, Any]] | None

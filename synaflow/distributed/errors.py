@@ -16,6 +16,16 @@ class RaySerializationError(SynaflowError, TypeError):
     """
 
 
+class RayConnectionError(SynaflowError, ConnectionError):
+    """``ray_run`` could not join the cluster at ``address=`` / ``RAY_ADDRESS``: the
+    message names the address and the likely fix (for example a missing token)."""
+
+
+class RayResourceError(SynaflowError, RuntimeError):
+    """A step asks for resources (CPUs, GPUs, memory, custom) that no node of the
+    cluster has; raised before anything is submitted, naming the step."""
+
+
 class RemoteStepError(SynaflowError, RuntimeError):
     """A step raised an exception that cannot be serialised; this carries its type
     name, message and remote traceback instead."""

@@ -17,15 +17,22 @@ from .errors import dumps, loads, serialization_error
 from .refs import LocalRef, forget
 
 POOLED_ACTOR_CONCURRENCY = 32
-# Per Ray session (job): idle pooled actors, and the remote wrappers of our worker
-# functions and actor class (each new wrapper is exported to the cluster again).
-_POOL: dict[str, Any] = {"key": None, "idle": {}, "remotes": {}}
+# Per Ray session (job): idle pooled actors, how many were made (they are named
+# ``synaflow.pool#<n>:<job>``), and the remote wrappers of our worker functions and
+# actor class (each new wrapper is exported to the cluster again).
+_POOL: dict[str, Any] = {"key": None, "idle": {}, "remotes": {}, "made": 0}
 _POOL_LIMIT = 8
 
 
 class RayTransport:
     """Ray tasks and ``StepWorker`` actors. Generic actors are pooled per Ray session
-    and reused by later runs: starting one costs a new Python process."""
+    and reused by later runs: starting one costs a new Python process.
+
+    Names, for the Ray dashboard: tasks are named ``pipeline.step``; every call on an
+    actor is named after the step it serves (``pipeline.step`` or
+    ``pipeline.step.<method>``). An actor's own name is fixed when it is created, so
+    a dedicated actor is named ``pipeline.step#replica:run``, and a pooled one, which
+    serves one step after another, ``synaflow.pool#<n>:<job>``."""
 
     debug = False
 
@@ -36,7 +43,7 @@ class RayTransport:
         self.pipeline = pipeline
         key = ray.get_runtime_context().get_job_id()
         if _POOL["key"] != key:
-            _POOL.update(key=key, idle={}, remotes={}, cpus=None)
+            _POOL.update(key=key, idle={}, remotes={}, cpus=None, made=0)
         self._fns: dict[Any, Any] = _POOL["remotes"]
         self._actor_cls = self._remote(StepWorker)
 
@@ -74,14 +81,20 @@ class RayTransport:
             idle = _POOL["idle"].setdefault(pool, [])
             if idle:
                 return idle.pop(), pool
+            _POOL["made"] += 1
+            label = f"synaflow.pool#{_POOL['made']}:{_POOL['key']}"
             return self._actor_cls.options(max_concurrency=POOLED_ACTOR_CONCURRENCY,
-                                           num_cpus=0, **affinity).remote(), pool
+                                           num_cpus=0, name=label, **affinity).remote(), pool
         opts = {"max_concurrency": POOLED_ACTOR_CONCURRENCY, "name": name, **affinity,
                 **options}
         return self._actor_cls.options(**opts).remote(), None
 
     def call(self, actor: Any, method: str, *args: Any, num_returns: int = 1,
              name: str | None = None) -> Any:
+        """``actor.method.remote(*args)``; the call is named ``name``, or after the
+        step whose slot (``run:step``) it is for."""
+        if name is None and args and isinstance(args[0], str):
+            name = f"{self.pipeline}.{args[0].partition(':')[2]}.{method}"
         m = getattr(actor, method)
         if num_returns != 1 or name:
             m = m.options(num_returns=num_returns, **({"name": name} if name else {}))
@@ -125,6 +138,10 @@ class RayTransport:
                 self.ray.cancel(ref, force=False)
             except Exception:
                 pass
+
+    def nodes(self) -> list[dict[str, float]]:
+        """The total resources of each alive node."""
+        return [dict(n["Resources"]) for n in self.ray.nodes() if n.get("Alive")]
 
     def cpus(self) -> float:
         """CPUs in the cluster (asked at most every 30 s: it costs a GCS round trip)."""
