@@ -47,6 +47,9 @@ _RULES: dict[str, tuple[Any, str]] = {
     "replicas": (_positive_int, "an int >= 1"),
     "batch_size": (lambda v: v == "auto" or _positive_int(v), "an int >= 1 or 'auto'"),
     "max_concurrency": (_positive_int, "an int >= 1"),
+    # Value outputs this large stay in the object store (distributed/objects.py).
+    "object_store_threshold": (lambda v: _positive_int(v) or (type(v) is int and v == 0),
+                               "bytes as an int >= 0 (0: always the object store)"),
 }
 
 RAY_OPTION_NAMES = tuple(_RULES)

@@ -32,13 +32,23 @@ def resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Resolved(Mapping):
-    """Published values, fetched from the object store when read (and kept)."""
+    """Published values, fetched from the object store when read (and kept).
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    ``released``: keys of intermediate values the run dropped from the object store
+    once their readers were done (``lifetime.Lifetimes``); reading one raises a
+    ``KeyError`` that says so."""
+
+    def __init__(self, values: dict[str, Any], released: set[str] | None = None) -> None:
         self._values = values
         self._cache: dict[str, Any] = {}
+        self._released = released or set()
 
     def __getitem__(self, key: str) -> Any:
+        if key not in self._values and key in self._released:
+            raise KeyError(
+                f"{key!r}: this intermediate value was released from Ray's object store "
+                "once its readers were done (values are run-scoped). To keep it, make "
+                "its step terminal or the pipeline's exports, or run it locally")
         if key not in self._cache:
             self._cache[key] = resolve(self._values[key])
         return self._cache[key]

@@ -25,6 +25,10 @@ _EXPORTS = {
     "log_error_materializer": "synaflow.materializers.errors",
     "composite_materializer": "synaflow.materializers.composite",
     "composite_error_materializer": "synaflow.materializers.composite",
+    "object_store_materializer": "synaflow.materializers.object_store",
+    "ObjectStoreMaterializer": "synaflow.materializers.object_store",
+    "pickled_materializer": "synaflow.materializers.pickled",
+    "PickledMaterializer": "synaflow.materializers.pickled",
 }
 
 __all__ = list(_EXPORTS)
