@@ -12,9 +12,15 @@ Workloads (targets from issue 4):
               peak object store <= 2 x (max_in_flight + replicas) x 1 MB, nothing spilled
 * tiny:       a 3-step value pipeline on a running Ray               <= 50 ms
 
+Side by side: the sync runner, raw Ray (one task per item; a pull chain of actors,
+one round trip per item and stage) and Ray Data (``map``; two fused maps; a
+task -> actor -> task chain that Ray Data cannot fuse). Ray Data needs pandas:
+``pip install -e ".[bench]"``; without it its column says n/a.
+
 One local Ray (2 CPUs) is started for the whole run, with RAY_AUTH_MODE=disabled.
 Every figure is the best of a few runs after a warm-up (pooled actors and task
-workers started). Prints a table and PASS/FAIL per target; always exits 0.
+workers started). Prints a table and PASS/FAIL per target; always exits 0. Other
+processes on the machine skew every figure: run it on a quiet machine.
 """
 from __future__ import annotations
 
@@ -140,22 +146,32 @@ def bench_dispatch(n: int = 100_000) -> None:
            us_per_item=ours, sync_us_per_item=sync, raw_task_us=raw)
 
 
-def ray_data_map(n: int) -> str:
+def ray_data(n: int, build, repeat: int = 2) -> float | str:
+    """Seconds for ``build(ray.data).materialize()`` (best of ``repeat`` after a warm-up),
+    or why Ray Data could not run (it needs pandas: ``pip install -e ".[bench]"``)."""
     try:
         import ray.data
-    except Exception as exc:  # Ray Data needs pandas/pyarrow
-        return f"n/a ({type(exc).__name__})"
+    except Exception as exc:
+        return f"n/a ({type(exc).__name__}: pip install -e '.[bench]')"
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
 
     def go() -> None:
-        ray.data.range(n).map(lambda r: {"id": r["id"] + 1}).materialize()
+        build(ray.data).materialize()
     try:
         go()
-        return f"{best(go, 2) / n * 1e6:.1f} us/row"
+        return best(go, repeat)
     except Exception as exc:
-        return f"n/a ({type(exc).__name__})"
+        return f"n/a ({type(exc).__name__}: {exc})"
+
+
+def per_row(value: float | str, n: int) -> str:
+    return value if isinstance(value, str) else f"{value / n * 1e6:.1f} us/row"
+
+
+def ray_data_map(n: int) -> str:
+    return per_row(ray_data(n, lambda rd: rd.range(n).map(lambda r: {"id": r["id"] + 1})), n)
 
 
 def bench_scaling(n: int = 40) -> None:
@@ -166,9 +182,14 @@ def bench_scaling(n: int = 40) -> None:
     sync = best(lambda: run(p, params), 1)
     remote_spin = ray.remote(spin)
     raw = best(lambda: ray.get([remote_spin.remote(i) for i in range(n)]), 1)
+    data = ray_data(n, lambda rd: rd.from_items([{"xs": i} for i in range(n)]).map(
+        lambda row: {"xs": spin(row["xs"])}), 1)
+    data_txt = data if isinstance(data, str) else f"{data:.2f} s ({sync / data:.2f}x)"
     report("scaling", f"{ours:.2f} s ({sync / ours:.2f}x)", f"sync {sync:.2f} s",
-           f"raw tasks {raw:.2f} s ({sync / raw:.2f}x)", target=">= 1.8x vs sync",
-           ok=sync / ours >= 1.8, speedup=sync / ours, raw_speedup=sync / raw)
+           f"raw tasks {raw:.2f} s ({sync / raw:.2f}x)", f"Ray Data {data_txt}",
+           target=">= 1.8x vs sync", ok=sync / ours >= 1.8, speedup=sync / ours,
+           raw_speedup=sync / raw,
+           **({} if isinstance(data, str) else {"ray_data_speedup": sync / data}))
 
 
 def bench_streaming(n: int = 5000, mif: int = 1) -> None:
@@ -177,10 +198,72 @@ def bench_streaming(n: int = 5000, mif: int = 1) -> None:
         step("shift", fn=shift), step("sink", fn=sink)])
     expected = sum(2 * i + 1 for i in range(n))
     assert ray_run(p, N(n)).outputs["sink"] == expected
-    ours = best(lambda: ray_run(p, N(n)), 3) / n * 1e6
+    ours = best(lambda: ray_run(p, N(n)), 5) / n * 1e6
     sync = best(lambda: run(p, N(n)), 3) / n * 1e6
+    k = 200 if QUICK else 500
+    chain = pull_chain(k) / k * 1e6
+    fused = per_row(ray_data(n, lambda rd: rd.range(n).map(_double_row).map(_shift_row)), n)
+    unfused = per_row(ray_data(n, lambda rd: rd.range(n).map(_double_row).map(
+        _ShiftRow, compute=rd.ActorPoolStrategy(size=1)).map(_same_row)), n)
     report(f"streaming/{mif}", f"{ours:.1f} us/item", f"sync {sync:.2f} us/item",
-           target="<= 20 us/item", ok=ours <= 20, us_per_item=ours, sync_us_per_item=sync)
+           f"raw Ray pull chain {chain:.0f} us/item", f"Ray Data 2 maps {fused}",
+           f"task->actor->task {unfused}",
+           target="<= 20 us/item", ok=ours <= 20, us_per_item=ours, sync_us_per_item=sync,
+           pull_chain_us_per_item=chain)
+
+
+def _double_row(row: dict) -> dict:
+    return {"id": row["id"] * 2}
+
+
+def _shift_row(row: dict) -> dict:
+    return {"id": row["id"] + 1}
+
+
+def _same_row(row: dict) -> dict:
+    return row
+
+
+class _ShiftRow:
+    def __call__(self, row: dict) -> dict:
+        return _shift_row(row)
+
+
+@ray.remote
+class _PullStage:
+    """A raw Ray pull chain: each stage asks its upstream for the next item, one
+    round trip per item and stage (the natural way to stream with plain actors)."""
+
+    def __init__(self, upstream, fn_name: str, n: int = 0) -> None:
+        self.upstream = upstream
+        self.fn = {"double": double, "shift": shift, "source": None}[fn_name]
+        self.items = iter(range(n)) if upstream is None else None
+
+    def next(self):
+        if self.upstream is None:
+            return next(self.items, None)
+        item = ray.get(self.upstream.next.remote())
+        return None if item is None else self.fn(item)
+
+
+def pull_chain(n: int) -> float:
+    """Seconds to pull ``n`` items through source -> double -> shift -> driver sum."""
+    def go() -> None:
+        src = _PullStage.remote(None, "source", n)
+        mid = _PullStage.remote(src, "double")
+        last = _PullStage.remote(mid, "shift")
+        ray.get([a.__ray_ready__.remote() for a in (src, mid, last)])
+        t0 = time.perf_counter()
+        total = 0
+        while (item := ray.get(last.next.remote())) is not None:
+            total += item
+        times.append(time.perf_counter() - t0)
+        assert total == sum(2 * i + 1 for i in range(n))
+        for actor in (src, mid, last):
+            ray.kill(actor)
+    times: list[float] = []
+    go()
+    return min(times)
 
 
 _PLASMA = re.compile(r"Plasma memory usage (\d+) MiB")

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..engine.effects import perform
 from .stages import StreamStage
-from .streams import StreamIn
+from .streams import StreamIn, full_handoff
 from .worker import pack
 
 MAX_PULL = 4096
@@ -86,7 +86,7 @@ class ActorStage(StreamStage):
                               name=f"{self.label}.start")
             self.expect(ref, self._started, 0)
             return
-        if self.node.fn_kind == "sync":
+        if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
             perform(self.tracker.start())
         meta_ref, data_ref = self.t.call(self.actor, "call", self.slot, box, list(streams),
                                          num_returns=2, name=self.label)
@@ -193,5 +193,5 @@ class ActorStage(StreamStage):
 
     def blocked(self) -> str:
         if self.started and self.sink.room() <= 0:
-            return f"step '{self.name}' (handoff full, {self.node.max_in_flight} in flight)"
+            return f"step '{self.name}' ({full_handoff(self.node)})"
         return f"step '{self.name}' waits for its input streams"

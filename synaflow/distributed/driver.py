@@ -24,8 +24,11 @@ from ..engine.result import RunResult
 from ..engine.stall import StallGuard
 from ..execution.sync_engine.executor import as_dag
 from . import connect as conn
+from .aio import core_class
 from .each_stage import EachStage
-from .outputs import Resolved, resolve_outputs
+from .lifetime import Lifetimes
+from .objects import DEFAULT_OBJECT_STORE_THRESHOLD, check_threshold
+from .outputs import resolve_outputs
 from .refs import Remote, defer_shape
 from .actor_stage import ActorStage
 from .stages import ValueStage
@@ -43,7 +46,10 @@ class RayPipelineExecutor:
     initialised), ``debug`` (``True``: in-process, no Ray; ``"serialize"``: also
     round-trip every value through Ray's serializer), ``step_options`` (per-step
     Ray options for this run, over the ones in the contract), ``ray_init`` (extra
-    ``ray.init`` keyword arguments), ``stall_timeout``/``grace`` as in ``run``.
+    ``ray.init`` keyword arguments), ``stall_timeout``/``grace`` as in ``run``,
+    ``object_store_threshold`` (bytes, default 1 MiB: value outputs this large stay
+    in the object store and are read zero-copy; smaller ones come back inline; a
+    step's ``ray={"object_store_threshold": ...}`` overrides it, see ``objects.py``).
     """
 
     def __init__(self, dag: Any, *, overrides: Any = None,
@@ -52,13 +58,10 @@ class RayPipelineExecutor:
                  step_options: dict[str, dict[str, Any]] | None = None,
                  ray_init: dict[str, Any] | None = None, stall_timeout: float | None = None,
                  grace: float = 0.5, clock: Callable[[], float] = time.monotonic,
+                 object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
                  **_compat: Any) -> None:
         self.dag = as_dag(dag)
-        if self.dag.requires_async_runner:
-            from ..core.exceptions import RunnerMismatchError
-            raise RunnerMismatchError(
-                f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types; the Ray "
-                "runner runs synchronous steps. Use `await async_run(...)` for it")
+        self.object_store_threshold = check_threshold(object_store_threshold, self.dag.name)
         if debug not in (False, True, "serialize"):
             raise ValueError(f"debug must be False, True or 'serialize', got {debug!r}")
         self.overrides = overrides
@@ -75,6 +78,11 @@ class RayPipelineExecutor:
         # Largest number of items that waited in each producer's hand-off (emitted,
         # not yet taken by a consumer): never above the step's max_in_flight.
         self.handoff_peaks: dict[str, int] = {}
+        # Chains of EACH steps that ran fused, one task per batch (``each_stage.py``).
+        self.fused: list[tuple[str, ...]] = []
+        # The same in bytes (as the workers measured them), for steps with a byte
+        # bound: never above max_in_flight_bytes, unless one item alone is bigger.
+        self.handoff_peak_bytes: dict[str, int] = {}
 
     @property
     def outputs(self) -> Mapping[str, Any]:
@@ -82,8 +90,10 @@ class RayPipelineExecutor:
         return self._values
 
     def execute(self, params: Any) -> RunResult:
-        core = RunCore(self.dag, params, self.overrides, clock=self.clock,
-                       resource_factories=self.resource_factories, shape=defer_shape)
+        # An async pipeline's observers and error materializers are awaited on the loop.
+        core = core_class(self.dag)(self.dag, params, self.overrides, clock=self.clock,
+                                    resource_factories=self.resource_factories,
+                                    shape=defer_shape)
         started = False
         if self.debug:
             transport: Any = LocalTransport(serialize=self.debug == "serialize",
@@ -94,14 +104,23 @@ class RayPipelineExecutor:
         try:
             if self.debug != True:  # noqa: E712 - plain debug mode never serialises
                 conn.check_serialisable(core)
+            if not self.debug and any(map(conn.demand, self.step_options.values())):
+                # a step no node can run would wait forever (asking costs a round trip)
+                conn.check_resources(self.dag.name, self.step_options, transport.nodes())
             guard = StallGuard(clock=self.clock, grace=self.grace,
                                stall_timeout=self.stall_timeout)
-            run = _RayRun(core, transport, guard, self.step_options)
+            run = _RayRun(core, transport, guard, self.step_options,
+                          threshold=self.object_store_threshold)
+            self.result = None
             try:
                 self.result = run.run()
             finally:
-                self._values = Resolved(core.values)
+                self._values = run.lifetimes.run_over() if self.result is None \
+                    else self.result.all_outputs
                 self.handoff_peaks = {c.state.producer: c.state.peak for c in run.channels}
+                self.fused = list(run.fused)
+                self.handoff_peak_bytes = {c.state.producer: c.state.peak_bytes
+                                           for c in run.channels}
         finally:
             transport.close()
             if started:
@@ -114,12 +133,16 @@ class _RayRun:
     """One run: stages, the refs they wait for, the loop."""
 
     def __init__(self, core: RunCore, transport: Any, guard: StallGuard,
-                 options: dict[str, dict[str, Any]]) -> None:
+                 options: dict[str, dict[str, Any]], *,
+                 threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD) -> None:
         self.core = core
+        self.threshold = threshold
+        self.lifetimes = Lifetimes(self)
         self.transport = transport
         self.guard = guard
         self.options = options
         self.stages: dict[str, Any] = {}
+        self.fused: list[tuple[str, ...]] = []  # chains of EACH steps run in one task
         self.pending: dict[Any, tuple] = {}
         self.channels: list = []
         self.value_info: dict[int, Any] = {}
@@ -132,7 +155,17 @@ class _RayRun:
     def expect(self, ref: Any, stage: Any, callback: Any, data: Any) -> None:
         self.pending[ref] = (stage, callback, data)
 
+    def inline_max(self, name: str, materializer: Any) -> int:
+        """Values of step ``name`` smaller than this come back inline (``objects.py``);
+        0 for the object-store materializer, which always keeps them in the store."""
+        if getattr(materializer, "__synaflow_object_store__", False):
+            return 0
+        return int(self.options[name].get("object_store_threshold", self.threshold))
+
     def publish_value(self, name: str, remote: Remote, meta: Any) -> None:
+        if meta.inline is not None:  # small: held by the driver, as in-process
+            self.core.publish(name, meta.inline[0])
+            return
         self.value_info[id(remote.ref)] = meta
         self.core.publish(name, remote)
 
@@ -162,8 +195,9 @@ class _RayRun:
         if core.fatal is not None:
             return self._fail(core.fatal)
         result = core.result()
-        result = dataclasses.replace(result, outputs=resolve_outputs(result.outputs),
-                                     all_outputs=Resolved(core.values))
+        outputs = resolve_outputs(result.outputs)
+        result = dataclasses.replace(result, outputs=outputs,
+                                     all_outputs=self.lifetimes.run_over(outputs))
         perform(core.completed())
         return result
 
@@ -224,6 +258,7 @@ class _RayRun:
             for name, stage in self.stages.items():
                 if stage.done and name not in core.finished:
                     core.step_finished(name)
+                    self.lifetimes.step_over(name)
             ready = core.ready_steps()
             for name in ready:
                 self._start(name)
@@ -302,6 +337,6 @@ def ray_run(pipeline_or_dag: Any, params: Any, overrides: Any = None, **options:
     """Run a pipeline (or its Dag) on Ray and return the same ``RunResult`` as ``run``.
 
     See ``RayPipelineExecutor`` for the options (``address``, ``debug``,
-    ``step_options``, ``ray_init``, ``stall_timeout``).
+    ``step_options``, ``ray_init``, ``stall_timeout``, ``object_store_threshold``).
     """
     return RayPipelineExecutor(pipeline_or_dag, overrides=overrides, **options).execute(params)

@@ -9,6 +9,12 @@ once the window of batches in flight is full (backpressure).
 Row outcomes come back as data and are replayed in row order on the step's
 ``StepTracker`` (``success`` counts, ``row_failed``, ``rows_done``), exactly as the
 synchronous ``each_rows`` loop reports them.
+
+Adjacent EACH steps are *fused* (``generator -> a -> b``: each batch runs ``a`` and
+then ``b`` on ``a``'s results in one task) when ``a``'s stream has ``b`` as its
+only, lazy consumer, ``b`` reads nothing else that streams, and neither has Ray
+options or resources. Each step keeps its own tracker, events and sink; only the
+hop between them (a round trip through the driver per batch) disappears.
 """
 from __future__ import annotations
 
@@ -21,8 +27,8 @@ from ..engine.effects import perform
 from .batching import BatchSizer
 from .refs import Remote
 from .stages import StreamStage
-from .streams import Intake, StaticIn, StreamIn
-from .worker import each_batch, listify, pack
+from .streams import Intake, StaticIn, StreamIn, full_handoff
+from .worker import each_batch, each_chain, listify, pack
 
 
 MAX_RESUBMITS = 3
@@ -75,11 +81,16 @@ class EachStage(StreamStage):
         if plan.resources:
             for i in range(self.replicas):
                 self.actors.append(self.new_actor(i))
+        # A replica with max_concurrency=N runs N batches at once: keep all N busy.
+        self.lanes = self.replicas * (
+            int(self.options.get("max_concurrency", 1)) if self.actors else 1)
         self.outstanding = [0] * max(1, len(self.actors))
         self.sent = [0] * max(1, len(self.actors))
         self.submit = None if self.actors else \
             self.t.task(each_batch, self.task_options(), self.name)
         self.rows_over = False
+        self.tail: list[EachStage] = []  # fused consumers, in chain order
+        self.head: EachStage | None = None  # the stage this one is fused into
 
     def _source(self, i: int, value: Any) -> None:
         if isinstance(value, StreamIn):
@@ -108,11 +119,12 @@ class EachStage(StreamStage):
 
     # -- the loop ---------------------------------------------------------------------
     def pump(self) -> bool:
-        if self.done or self.pending_sources:
+        if self.done or self.pending_sources or self.head is not None:
             return False
         if not hasattr(self, "intake"):
             self.intake = Intake(self.sources)
-        if self.sink.closed:
+            self._fuse()
+        if self.out.closed:
             self._stop()
             return True
         progressed = self._release()
@@ -120,8 +132,8 @@ class EachStage(StreamStage):
             return True
         intake, sizer = self.intake, self.sizer
         while True:
-            window = sizer.window(self.replicas)
-            size = sizer.size(replicas=self.replicas)
+            window = sizer.window(self.lanes)
+            size = sizer.size(replicas=self.lanes)
             held = sum(b.rows for b in self.inflight)
             progressed = intake.fill(max(0, size * window - held)) or progressed
             sizer.observe_bytes(1, intake.item_bytes())
@@ -131,17 +143,54 @@ class EachStage(StreamStage):
             if available == 0:
                 break
             all_in = all(s.done for s in intake.sources)
-            size = sizer.size(replicas=self.replicas,
-                              remaining=available + held if all_in else None)
+            size = sizer.size(replicas=self.lanes,
+                              remaining=available if all_in else None)
             if available < size and not all_in and self.inflight:
                 break  # a fuller batch is on its way; keep the workers busy meanwhile
             self._submit(min(size, available))
             progressed = True
         if intake.exhausted and not self.inflight and not self.rows_over:
-            self.rows_over = True
-            self.stream_over(*self.tracker.rows_done())
+            for stage in (self, *self.tail):
+                if not stage.done:
+                    stage.rows_over = True
+                    stage.stream_over(*stage.tracker.rows_done())
             progressed = True
         return progressed
+
+    # -- fusion -------------------------------------------------------------------------
+    @property
+    def out(self) -> Any:
+        """Where this stage's batches deliver: its own sink, or its last fused one's."""
+        return self.tail[-1].sink if self.tail else self.sink
+
+    def _fuse(self) -> None:
+        """Take over the chain of EACH consumers that can run in this stage's tasks."""
+        stage: EachStage = self
+        while (nxt := stage._fusable_consumer()) is not None:
+            self.tail.append(nxt)
+            nxt.head = self
+            stage = nxt
+        if self.tail:
+            self.run.fused.append((self.name, *(s.name for s in self.tail)))
+            names = "+".join(s.name for s in (self, *self.tail))
+            self.label = f"{self.core.dag.name}.{names}"
+            self.submit = self.t.task(each_chain, {**self.task_options(), "name": self.label},
+                                      names)
+
+    def _fusable_consumer(self) -> "EachStage | None":
+        consumers = self.node.consumers
+        if self.actors or self.options or len(consumers) != 1 \
+                or self.route not in ("direct", "bounded"):
+            return None
+        nxt = self.run.stages.get(consumers[0])
+        if not isinstance(nxt, EachStage) or nxt.done or nxt.actors or nxt.options \
+                or nxt.head is not None or hasattr(nxt, "intake") or nxt.pending_sources:
+            return None
+        sources = nxt.sources
+        if len(sources) != 1 or not isinstance(sources[0], StreamIn) \
+                or sources[0].out is not self.sink:
+            return None
+        return nxt
 
     def _submit(self, rows: int) -> None:
         if not self.tracker.started:
@@ -164,6 +213,9 @@ class EachStage(StreamStage):
                 self.actors[replica][0], "each", self.slot, box, seq,
                 int(self.options.get("max_concurrency", 1)), bounds, *refs, num_returns=2,
                 name=self.label)
+        elif self.tail:
+            boxes = [box, *(s.final_box if final else s.box for s in self.tail)]
+            meta_ref, data_ref = self.submit(boxes, bounds, *refs)
         else:
             meta_ref, data_ref = self.submit(box, bounds, *refs)
         batch.replica = replica
@@ -211,19 +263,21 @@ class EachStage(StreamStage):
     def _release(self) -> bool:
         """Apply finished batches in order and hand their results on while there is room."""
         progressed = False
+        out = self.out
         while self.inflight and self.inflight[0].meta is not None and not self.done:
             batch = self.inflight[0]
             if not batch.applied:
                 batch.applied = True
                 if not self._apply(batch):
                     return True
-            ok, data_ref = batch.meta[0], batch.refs[1]
+            ok = (batch.meta[-1] if self.tail else batch.meta)[0]
+            data_ref = batch.refs[1]
             while batch.released < ok:
-                room = self.sink.room()
+                room = out.room()
                 if room <= 0:
                     return progressed
                 k = min(room, ok - batch.released)
-                self.sink.emit((data_ref, batch.released, batch.released + k))
+                out.emit((data_ref, batch.released, batch.released + k))
                 batch.released += k
                 progressed = True
             self.inflight.popleft()
@@ -231,14 +285,51 @@ class EachStage(StreamStage):
         return progressed
 
     def _apply(self, batch: _Batch) -> bool:
-        """Replay a batch's row outcomes on the tracker, in row order; False if the run
-        must end (a fatal error, or STOP)."""
-        ok, errors, elapsed, nbytes, setup_error = batch.meta
+        """Replay a batch's row outcomes on the trackers (this stage's, then each fused
+        one's), in row order; False if the run must end (a fatal error, or STOP)."""
+        if not self.tail:
+            return self._apply_rows(batch.meta, batch.rows)
+        metas = self._reached(batch.meta)
+        self.sizer.observe(batch.rows, sum(m[2] for m in batch.meta))
+        for stage, meta in zip((self, *self.tail), metas):
+            if stage is not self and meta[0] + len(meta[1]) and not stage.tracker.started:
+                perform(stage.tracker.start())
+            if not stage._apply_rows(meta, None):
+                return False
+        return True
+
+    def _reached(self, metas: tuple) -> list:
+        """A fused batch's outcomes as far as the synchronous runner, pulling row by
+        row through the chain, would have got: if a STOP step failed, the steps before
+        it report only the rows up to the one that fed the failing row."""
+        stages = (self, *self.tail)
+        first = None  # (head row, stage, row): the failure that comes first in row order
+        for k, (stage, meta) in enumerate(zip(stages, metas)):
+            if stage.node.on_error is OnError.STOP and meta[1]:
+                row = meta[1][0][0]
+                head = row
+                for j in range(k - 1, -1, -1):
+                    head = _input_row(metas[j][1], head)
+                if first is None or head < first[0]:
+                    first = (head, k, row)
+        if first is None:
+            return list(metas)
+        _, k, row = first
+        out = list(metas)
+        out[k] = _truncated(metas[k], row + 1)
+        for j in range(k - 1, -1, -1):
+            row = _input_row(metas[j][1], row)
+            out[j] = _truncated(metas[j], row + 1)
+        return out
+
+    def _apply_rows(self, meta: tuple, rows: int | None) -> bool:
+        ok, errors, elapsed, nbytes, setup_error = meta
         if setup_error is not None:
             self.core.set_fatal(setup_error, None)
             self.finish()
             return False
-        self.sizer.observe(ok + len(errors), elapsed)
+        if rows is not None:
+            self.sizer.observe(ok + len(errors), elapsed)
         if ok:
             self.sink.item_bytes = nbytes // ok
         tracker, seen = self.tracker, 0
@@ -262,7 +353,8 @@ class EachStage(StreamStage):
         self.intake.close()
         self.t.cancel([b.refs[0] for b in self.inflight if b.refs])
         self.inflight.clear()
-        self.finish()
+        for stage in (self, *self.tail):
+            stage.finish()
 
     def finish(self) -> None:
         if not self.done:
@@ -279,7 +371,24 @@ class EachStage(StreamStage):
 
     def blocked(self) -> str:
         if self.inflight and self.inflight[0].meta is not None:
-            return (f"step '{self.name}' (handoff {self.name}-> full, "
-                    f"{self.node.max_in_flight} in flight)")
+            last = self.tail[-1] if self.tail else self
+            return f"step '{last.name}' ({full_handoff(last.node)})"
         return f"step '{self.name}' waits for rows"
 
+
+def _input_row(errors: list, success: int) -> int:
+    """The input row of a step's ``success``-th result (0-based), given its failed
+    rows ``[(row, exc), ...]`` in row order."""
+    row = success
+    for index, _ in errors:
+        if index > row:
+            break
+        row += 1
+    return row
+
+
+def _truncated(meta: tuple, rows: int) -> tuple:
+    """A batch outcome cut to its first ``rows`` input rows."""
+    ok, errors, elapsed, nbytes, setup_error = meta
+    kept = [e for e in errors if e[0] < rows]
+    return (min(ok, rows - len(kept)), kept, elapsed, nbytes, setup_error)

@@ -64,7 +64,9 @@ class Stage:
         spec = StepSpec(key=self.slot, node=view, fn=node.fn, static=extra.pop("static"),
                         materializer=materializer,
                         collected_default=node.default_materializer,
-                        ship_errors=self.run.ships_errors, retry_on=retry_on, **extra)
+                        ship_errors=self.run.ships_errors, retry_on=retry_on,
+                        inline_max=self.run.inline_max(self.name, materializer),
+                        pipeline=self.core.dag.name, **extra)
         holder = spec if inline else [self.t.put(spec, f"step:{self.name}")]
         # Ray retries only on Ray; the final attempt (``final_box``) reports instead.
         self.box = (self.slot, holder, bool(retry_on) and not self.t.debug)
@@ -146,7 +148,8 @@ class StreamStage(Stage):
             self.keep = self.core.keeps_terminal_items(self.name)
             self.sink = CollectOut(self._drained)
         else:
-            self.sink = ChannelOut(self.name, list(node.consumers), node.max_in_flight)
+            self.sink = ChannelOut(self.name, list(node.consumers), node.max_in_flight,
+                                   node.max_in_flight_bytes)
             self.sink.publish(self.core, self.name)
             self.run.channels.append(self.sink)
 
@@ -177,6 +180,9 @@ class StreamStage(Stage):
 
     def _collected(self, meta: Any, data_ref: Any) -> None:
         self.finish()
+        if meta.setup_error is not None:  # the collection cannot be stored (objects.place)
+            self.core.set_fatal(meta.setup_error, self.name)
+            return
         ctype, label = self._mat_label()
         if meta.mat_error is not None:
             perform(self.tracker.materialization_failed(meta.mat_error, ctype, label)[0])
@@ -195,7 +201,7 @@ class ValueStage(Stage):
     def start(self) -> None:
         box = self.spec(inline=True, static=dict(self.plan.static),
                         resources=self.plan.resources)
-        if self.node.fn_kind == "sync":
+        if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
             perform(self.tracker.start())
         submit = self.t.task(call_value, self.task_options(), self.name)
         meta_ref, data_ref = submit(box, None)

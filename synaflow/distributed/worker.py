@@ -15,15 +15,19 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import zip_longest
 from typing import Any, Callable
 
+from ..core.signatures import fn_kind
 from ..core.types import StepMode
 from ..engine.core import CallPlan
+from ..engine.sizes import nbytes
 from ..engine.tracker import value_count
 from ..execution.local_steps import Resources, check_output_kind
 from .refs import Remote, fetch, remote_view
 from .errors import portable_error
+from .objects import note_read, place
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,17 @@ class StepSpec:
     collected_default: bool = False
     ship_errors: bool = True  # False in the plain debug mode: errors stay as raised
     retry_on: tuple = ()  # ray={"retry_exceptions": ...}: raised so that Ray retries
+    inline_max: int = 0  # values smaller than this go back inline (objects.place)
+    pipeline: str = ""
 
     def error(self, exc: BaseException) -> BaseException:
         """A step's exception, ready to travel back to the driver."""
         return portable_error(exc, self.node.name) if self.ship_errors else exc
+
+    @cached_property
+    def is_async(self) -> bool:
+        """An async pipeline's step: runs on the process's event loop (``aio``)."""
+        return fn_kind(self.fn) in ("async", "async_generator")
 
 
 @dataclass
@@ -69,11 +80,49 @@ class CallMeta:
     count: int = 1
     size: int | None = None
     indexable: bool = False
+    nbytes: int | None = None  # serialized size of the value (objects.place)
+    inline: tuple | None = None  # (value,) when it came back inline, not in the store
 
 
 _SPECS: OrderedDict = OrderedDict()
 _SPEC_LOCK = threading.Lock()
 _SPEC_CACHE_SIZE = 32
+# Cached inputs pin their objects in the object store: an entry unused this long is
+# dropped by a sweeper thread, so a finished run's values are freed soon after it.
+CACHE_IDLE_S = 3.0
+_USED: dict = {}
+_SWEEPER: list = []
+
+
+def _touch(key: Any) -> None:
+    """Mark a cache entry used now (call with ``_SPEC_LOCK`` held)."""
+    _USED[key] = time.monotonic()
+    if not _SWEEPER:
+        sweeper = threading.Thread(target=_sweep, name="synaflow-cache-sweep", daemon=True)
+        _SWEEPER.append(sweeper)
+        sweeper.start()
+
+
+def _sweep() -> None:
+    while True:
+        time.sleep(CACHE_IDLE_S / 3)
+        forget_idle(time.monotonic() - CACHE_IDLE_S)
+
+
+def forget_idle(before: float = float("inf")) -> None:
+    """Drop cached specs and collections last used before ``before`` (all by default)."""
+    with _SPEC_LOCK:
+        for cache in (_SPECS, _COLLECTIONS):
+            for key in [k for k in cache if _USED.get(k, 0.0) < before]:
+                del cache[key]
+                _USED.pop(key, None)
+
+
+def forget_spec(key: str) -> None:
+    """Drop the cached spec of stage ``key`` (its actor slot was released)."""
+    with _SPEC_LOCK:
+        _SPECS.pop(key, None)
+        _USED.pop(key, None)
 
 
 def load_spec(box: tuple) -> tuple[StepSpec, dict[str, Any]]:
@@ -81,15 +130,21 @@ def load_spec(box: tuple) -> tuple[StepSpec, dict[str, Any]]:
     a stage that calls once) and its resolved static kwargs, fetched once per process
     and stage."""
     key, holder = box[0], box[1]
+    if isinstance(holder, StepSpec):
+        # A stage that calls once: caching its (possibly large) inputs in this
+        # process would keep them pinned in the object store after the run.
+        return holder, resolve_static(holder.static)
     with _SPEC_LOCK:
         hit = _SPECS.get(key)
         if hit is not None:
             _SPECS.move_to_end(key)
+            _touch(key)
             return hit
     spec = holder if isinstance(holder, StepSpec) else fetch(holder)[0]
     hit = (spec, resolve_static(spec.static))
     with _SPEC_LOCK:
         _SPECS[key] = hit
+        _touch(key)
         while len(_SPECS) > _SPEC_CACHE_SIZE:
             _SPECS.popitem(last=False)
     return hit
@@ -99,11 +154,14 @@ def resolve_static(static: dict[str, Any]) -> dict[str, Any]:
     """Fetch every ``Remote`` argument in one round trip and apply shapes/attributes."""
     remotes = [(k, v) for k, v in static.items() if isinstance(v, Remote)]
     if not remotes:
+        note_read(None)
         return dict(static)
+    t0 = time.perf_counter()
     values = fetch([v.ref for _, v in remotes])
     out = dict(static)
     for (param, view), value in zip(remotes, values):
         out[param] = remote_view(view, value)
+    note_read(time.perf_counter() - t0)
     return out
 
 
@@ -159,24 +217,29 @@ def collection(remote: Remote) -> Any:
     with _SPEC_LOCK:
         if key in _COLLECTIONS:
             _COLLECTIONS.move_to_end(key)
+            _touch(key)
             return _COLLECTIONS[key]
     value = remote_view(remote, fetch([remote.ref])[0])
     with _SPEC_LOCK:
         _COLLECTIONS[key] = value
+        _touch(key)
         while len(_COLLECTIONS) > 4:
             _COLLECTIONS.popitem(last=False)
     return value
 
 
 def estimate_bytes(items: list) -> int:
-    """A cheap size estimate (first item x count) for byte-aware batching."""
-    if not items:
-        return 0
-    first = items[0]
-    size = getattr(first, "nbytes", None)
-    if not isinstance(size, int):
-        size = len(first) if isinstance(first, (bytes, bytearray, str, memoryview)) else 64
-    return size * len(items)
+    """The bytes of a batch's items (``engine.sizes.nbytes``), for byte-aware batching
+    and byte-bounded hand-offs (``max_in_flight_bytes``): every item of a short batch
+    (large items come in short batches), first item x count beyond ``_MEASURE_ALL``
+    (a long batch is one of small items, where measuring each would cost more than
+    it tells)."""
+    if len(items) <= _MEASURE_ALL:
+        return sum(map(nbytes, items))
+    return nbytes(items[0]) * len(items)
+
+
+_MEASURE_ALL = 256
 
 
 # -- EACH rows --------------------------------------------------------------------------
@@ -194,6 +257,10 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
     list of ``(row_index, exception)``; under STOP the batch ends at the first
     failure. (The last field is a setup error, set by replicas whose resources fail.)
     """
+    if spec.is_async:
+        from . import aio
+
+        return aio.run_rows(spec, static, columns, row_call, box)
     t0 = time.perf_counter()
     results: list = []
     errors: list = []
@@ -251,9 +318,29 @@ def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
                     box)
 
 
+def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
+    """One batch through fused EACH steps: the first step's rows as in ``each_batch``,
+    each next step over the previous one's results. Returns every step's outcome
+    (``run_rows``' first value) and the last step's results."""
+    columns = unpack(bounds, values)
+    metas = []
+    results: list = []
+    for box in boxes:
+        spec, static = load_spec(box)
+        meta, results = run_rows(spec, static, columns, None, box)
+        metas.append(meta)
+        columns = [results]
+    return tuple(metas), results
+
+
 # -- value calls --------------------------------------------------------------------------
 def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallMeta, Any]:
     """Call an ALL step once (streams, if any, are bound to local feeds)."""
+    spec = async_spec(box)
+    if spec is not None:
+        from . import aio
+
+        return aio.call_value(box, streams)
     meta = CallMeta()
     try:
         spec, static = load_spec(box)
@@ -279,7 +366,7 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallM
         except Exception as exc:
             meta.mat_error = spec.error(exc)
             return meta, None
-    return describe(meta, value), value
+    return place(spec, describe(meta, value), value)
 
 
 def describe(meta: CallMeta, value: Any) -> CallMeta:
@@ -298,12 +385,31 @@ def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallMeta, Any]:
     spec, _ = load_spec(box)
     (value,) = unpack(bounds, values) if bounds else ([],)
     if spec.materializer is not None and not spec.collected_default:
+        if spec.is_async:
+            from . import aio
+
+            meta.mat_error, value = aio.materialize(spec, value)
+            if meta.mat_error is not None:
+                return meta, None
+            return place(spec, describe(meta, value), value)
         try:
             value = spec.materializer(value)
         except Exception as exc:
             meta.mat_error = spec.error(exc)
             return meta, None
-    return describe(meta, value), value
+    return place(spec, describe(meta, value), value)
+
+
+def async_spec(box: tuple) -> StepSpec | None:
+    """The spec behind ``box`` if its step is async, else None (also when it cannot be
+    loaded: the synchronous path reports that as a setup error)."""
+    if isinstance(box[1], StepSpec):  # sent along: no need to fetch its inputs here
+        return box[1] if box[1].is_async else None
+    try:
+        spec = load_spec(box)[0]
+    except Exception:
+        return None
+    return spec if spec.is_async else None
 
 
 def listify(remote: Remote) -> tuple[CallMeta, list]:
