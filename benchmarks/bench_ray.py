@@ -12,9 +12,8 @@ Workloads (targets from issue 4):
               peak object store <= 2 x (max_in_flight + replicas) x 1 MB, nothing spilled
 * tiny:       a 3-step value pipeline on a running Ray               <= 50 ms
 
-Side by side: the sync runner, raw Ray (one task per item; a pull chain of actors,
-one round trip per item and stage) and Ray Data (``map``; two fused maps; a
-task -> actor -> task chain that Ray Data cannot fuse). Ray Data needs pandas:
+Side by side: the sync runner, raw Ray (one task per item) and Ray Data (``map``;
+two fused maps; a task -> actor -> task chain that Ray Data cannot fuse). Ray Data needs pandas:
 ``pip install -e ".[bench]"``; without it its column says n/a.
 
 One local Ray (2 CPUs) is started for the whole run, with RAY_AUTH_MODE=disabled.
@@ -200,16 +199,13 @@ def bench_streaming(n: int = 5000, mif: int = 1) -> None:
     assert ray_run(p, N(n)).outputs["sink"] == expected
     ours = best(lambda: ray_run(p, N(n)), 5) / n * 1e6
     sync = best(lambda: run(p, N(n)), 3) / n * 1e6
-    k = 200 if QUICK else 500
-    chain = pull_chain(k) / k * 1e6
     fused = per_row(ray_data(n, lambda rd: rd.range(n).map(_double_row).map(_shift_row)), n)
     unfused = per_row(ray_data(n, lambda rd: rd.range(n).map(_double_row).map(
         _ShiftRow, compute=rd.ActorPoolStrategy(size=1)).map(_same_row)), n)
     report(f"streaming/{mif}", f"{ours:.1f} us/item", f"sync {sync:.2f} us/item",
-           f"raw Ray pull chain {chain:.0f} us/item", f"Ray Data 2 maps {fused}",
+           f"Ray Data 2 maps {fused}",
            f"task->actor->task {unfused}",
-           target="<= 20 us/item", ok=ours <= 20, us_per_item=ours, sync_us_per_item=sync,
-           pull_chain_us_per_item=chain)
+           target="<= 20 us/item", ok=ours <= 20, us_per_item=ours, sync_us_per_item=sync)
 
 
 def _double_row(row: dict) -> dict:
@@ -227,43 +223,6 @@ def _same_row(row: dict) -> dict:
 class _ShiftRow:
     def __call__(self, row: dict) -> dict:
         return _shift_row(row)
-
-
-@ray.remote
-class _PullStage:
-    """A raw Ray pull chain: each stage asks its upstream for the next item, one
-    round trip per item and stage (the natural way to stream with plain actors)."""
-
-    def __init__(self, upstream, fn_name: str, n: int = 0) -> None:
-        self.upstream = upstream
-        self.fn = {"double": double, "shift": shift, "source": None}[fn_name]
-        self.items = iter(range(n)) if upstream is None else None
-
-    def next(self):
-        if self.upstream is None:
-            return next(self.items, None)
-        item = ray.get(self.upstream.next.remote())
-        return None if item is None else self.fn(item)
-
-
-def pull_chain(n: int) -> float:
-    """Seconds to pull ``n`` items through source -> double -> shift -> driver sum."""
-    def go() -> None:
-        src = _PullStage.remote(None, "source", n)
-        mid = _PullStage.remote(src, "double")
-        last = _PullStage.remote(mid, "shift")
-        ray.get([a.__ray_ready__.remote() for a in (src, mid, last)])
-        t0 = time.perf_counter()
-        total = 0
-        while (item := ray.get(last.next.remote())) is not None:
-            total += item
-        times.append(time.perf_counter() - t0)
-        assert total == sum(2 * i + 1 for i in range(n))
-        for actor in (src, mid, last):
-            ray.kill(actor)
-    times: list[float] = []
-    go()
-    return min(times)
 
 
 _PLASMA = re.compile(r"Plasma memory usage (\d+) MiB")

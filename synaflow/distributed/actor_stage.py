@@ -22,7 +22,7 @@ from .worker import pack
 MAX_PULL = 4096
 MAX_RESTARTS = 3
 PULL_BYTES = 2 << 20
-FEED_WINDOW = 2048
+FEED_WINDOW = 65536  # items per push to an ALL reader (FEED_BYTES bounds its bytes)
 FEED_BYTES = 4 << 20
 
 
@@ -76,7 +76,7 @@ class ActorStage(StreamStage):
     def start(self) -> None:
         static = {p: v for p, v in self.plan.static.items() if not isinstance(v, StreamIn)}
         streams = {p: v for p, v in self.plan.static.items() if isinstance(v, StreamIn)}
-        box = self.spec(static=static, resources=self.plan.resources)
+        box = self.spec(inline=True, static=static, resources=self.plan.resources)
         self.actor, self.pool = self.new_actor(0, near=True)
         self.feeders = [Feeder(self, p, r) for p, r in streams.items()]
         self.count, self.pulling, self.started, self.ended = 0, False, False, False
