@@ -21,7 +21,7 @@ from .worker import pack
 
 MAX_PULL = 4096
 MAX_RESTARTS = 3
-PULL_BYTES = 2 << 20
+PULL_BYTES = 8 << 20  # bytes a generator yields per pull (its hand-off still bounds items)
 FEED_WINDOW = 65536  # items per push to an ALL reader (FEED_BYTES bounds its bytes)
 FEED_BYTES = 4 << 20
 
