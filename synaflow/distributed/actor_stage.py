@@ -24,13 +24,18 @@ MAX_RESTARTS = 3
 PULL_BYTES = 8 << 20  # bytes a generator yields per pull (its hand-off still bounds items)
 FEED_WINDOW = 65536  # items per push to an ALL reader (FEED_BYTES bounds its bytes)
 FEED_BYTES = 4 << 20
+REPLAY_BYTES = 256 << 20  # input a stream reader keeps to replay after losing its actor
 
 
 class Feeder:
     """Pushes one stream parameter's slices into the stage's actor, one push at a
     time; a push returns when the function has started on its slices. While it is
     out, the window counts its items, so the function holds at most two windows
-    (the one it reads and the next), and the intake fills meanwhile."""
+    (the one it reads and the next), and the intake fills meanwhile.
+
+    Everything pushed is also kept (``log``, up to ``REPLAY_BYTES``), so that a
+    reader whose actor dies can be called again on a new actor with its whole input;
+    past that size the log is dropped and such a loss ends the run."""
 
     def __init__(self, stage: "ActorStage", param: str, reader: StreamIn) -> None:
         self.stage = stage
@@ -38,6 +43,8 @@ class Feeder:
         self.reader = reader
         self.pushed = 0
         self.ended = False
+        self.log: list | None = []
+        self.logged_bytes = 0
         fixed = stage.options.get("batch_size")  # items per push, for an ALL step
         self.size = FEED_WINDOW if fixed in (None, "auto") else int(fixed)
 
@@ -53,11 +60,10 @@ class Feeder:
             return progressed
         if reader.count:
             self.pushed = reader.count
-            bounds, refs = pack([reader.take(reader.count)])
-            ref = stage.t.call(stage.actor, "push", stage.slot, self.param, bounds, *refs,
-                               name=f"{stage.label}.push")
+            slices = reader.take(reader.count)
+            self._keep(slices, self.pushed * max(item_bytes, 64))
+            self._push(slices)
             reader.window = max(0, window - self.pushed)
-            stage.expect(ref, self._acked)
             return True
         if reader.done:
             stage.t.call(stage.actor, "end", stage.slot, self.param)
@@ -65,8 +71,33 @@ class Feeder:
             return True
         return progressed
 
-    def _acked(self, _: Any, __: Any = None) -> None:
-        self.pushed = 0
+    def _push(self, slices: list) -> None:
+        stage = self.stage
+        bounds, refs = pack([slices])
+        ref = stage.t.call(stage.actor, "push", stage.slot, self.param, bounds, *refs,
+                           name=f"{stage.label}.push")
+        stage.expect(ref, self._acked, stage.epoch)
+
+    def _keep(self, slices: list, nbytes: int) -> None:
+        if self.log is None:
+            return
+        self.logged_bytes += nbytes
+        if self.logged_bytes > REPLAY_BYTES:
+            self.log = None  # too big to keep: losing the actor now ends the run
+            return
+        self.log.extend(slices)
+
+    def replay(self) -> None:
+        """Push everything pushed so far again, to a new actor, in one push; the end
+        of the stream follows once it is acknowledged."""
+        self.ended = False
+        self.pushed = sum(stop - start for _, start, stop in self.log or ())
+        if self.pushed:
+            self._push(list(self.log or ()))
+
+    def _acked(self, _: Any, epoch: int) -> None:
+        if epoch == self.stage.epoch:
+            self.pushed = 0
 
 
 class ActorStage(StreamStage):
@@ -88,9 +119,19 @@ class ActorStage(StreamStage):
             return
         if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
             perform(self.tracker.start())
-        meta_ref, data_ref = self.t.call(self.actor, "call", self.slot, box, list(streams),
-                                         num_returns=2, name=self.label)
-        self.expect(meta_ref, self.value_result, data_ref)
+        self._call()
+
+    def _call(self) -> None:
+        """The call of an ALL step that reads streams (again, after losing its actor)."""
+        meta_ref, data_ref = self.t.call(self.actor, "call", self.slot, self.box,
+                                         [f.param for f in self.feeders], num_returns=2,
+                                         name=self.label)
+        self.expect(meta_ref, self._called, (data_ref, self.epoch))
+
+    def _called(self, meta: Any, data: tuple) -> None:
+        data_ref, epoch = data
+        if epoch == self.epoch:
+            self.value_result(meta, data_ref)
 
     def _started(self, meta: Any, epoch: int) -> None:
         if epoch != self.epoch:
@@ -134,14 +175,25 @@ class ActorStage(StreamStage):
     def failed(self, exc: BaseException, data: Any) -> None:
         """A generator whose actor died is started again on a new actor and replays
         the items already delivered (generators are assumed deterministic, as Ray
-        assumes for its own generator retries); a step reading streams cannot
-        replay its input, so its loss ends the run."""
-        # The generator's own calls carry their epoch: start (int), next_batch (tuple).
+        assumes for its own generator retries). A step reading streams is called
+        again on a new actor with its input so far (kept by its feeders, up to
+        ``REPLAY_BYTES``); a generator that reads streams cannot be replayed, so its
+        loss ends the run."""
+        # Calls carry their epoch: start and push acks (int), next_batch and call (tuple).
         epoch = data[1] if isinstance(data, tuple) else data if isinstance(data, int) else None
         if epoch is not None and epoch != self.epoch:
             return  # a call to an actor already replaced
-        if epoch is None or self.feeders or not self.t.actor_lost(exc) \
-                or self.restarts >= MAX_RESTARTS:
+        lost = epoch is not None and self.t.actor_lost(exc) and self.restarts < MAX_RESTARTS
+        if lost and self.feeders and not self.node.is_stream \
+                and all(f.log is not None for f in self.feeders):
+            self._recall()
+            return
+        if not lost or self.feeders:
+            if lost and self.feeders:
+                why = ("it is a generator that reads streams" if self.node.is_stream else
+                       f"its input so far is over {REPLAY_BYTES >> 20} MiB, too big to keep")
+                exc.add_note(f"Pipeline '{self.core.dag.name}', step '{self.name}': its actor "
+                             f"was lost mid-stream and it cannot be called again, as {why}")
             super().failed(exc, data)
             return
         self.restarts += 1
@@ -153,6 +205,16 @@ class ActorStage(StreamStage):
         ref = self.t.call(self.actor, "start", self.slot, self.box, [], self.count,
                           name=f"{self.label}.start")
         self.expect(ref, self._started, self.epoch)
+
+    def _recall(self) -> None:
+        """Call a stream reader again on a new actor, replaying its input so far."""
+        self.restarts += 1
+        self.epoch += 1
+        self.t.kill(self.actor)
+        self.actor, self.pool = self.new_actor(self.restarts, near=True)
+        self._call()
+        for feeder in self.feeders:
+            feeder.replay()
 
     def _batch(self, meta: tuple, data: tuple) -> None:
         data_ref, epoch = data

@@ -473,3 +473,32 @@ def byte_bounded(reader: Any, bound: Any) -> Any:
     return make(f"bytes_{reader.__name__}", Sizes, [
         step("blobs", fn=blobs, max_in_flight=64, max_in_flight_bytes=bound),
         step(reader.__name__, fn=reader, ray=options)])
+
+
+# -- a stream reader whose actor dies mid-stream ------------------------------------------
+class Marked(NamedTuple):
+    n: int
+    marks: str
+
+
+def counted(n: int) -> Iterator[int]:
+    yield from range(n)
+
+
+def read_all_once(counted: Iterator[int], marks: str) -> list:
+    """Reads the whole stream; its process dies at item 30 on the first attempt."""
+    with open(os.path.join(marks, "attempts"), "a") as f:
+        f.write("x")
+    seen = []
+    for item in counted:
+        if item == 30 and not os.path.exists(os.path.join(marks, "crashed")):
+            open(os.path.join(marks, "crashed"), "w").close()
+            os._exit(1)
+        seen.append(item)
+    return seen
+
+
+def crashing_reader() -> Any:
+    return make("crashing_reader", Marked, [
+        step("counted", fn=counted, max_in_flight=4, ray={"batch_size": 8}),
+        step("read_all_once", fn=read_all_once, ray={"batch_size": 8})])

@@ -74,3 +74,13 @@ def test_lost_replica_is_replaced(ray_session, tmp_path):
     assert [r[0] for r in rows] == list(range(20))
     assert (tmp_path / "crashed").exists()
     assert len({r[1] for r in rows}) == 3  # two replicas, one of them replaced
+
+
+def test_lost_stream_reader_is_called_again(ray_session, tmp_path):
+    """The actor of a step that reads a whole stream dies mid-stream: the step is
+    called again on a new actor with the input it had been given (kept by the
+    driver), then the rest; it sees every item once, in order."""
+    out = ray_run(rp.crashing_reader(), rp.Marked(200, str(tmp_path)))
+    assert out.outputs["read_all_once"] == list(range(200))
+    assert (tmp_path / "crashed").exists()
+    assert (tmp_path / "attempts").read_text() == "xx"
