@@ -26,7 +26,6 @@ import asyncio
 import dataclasses
 import os
 import threading
-import time
 from typing import Any, AsyncIterator, Callable
 
 from ..core.observers import Observer, ResolvedObserver
@@ -36,8 +35,8 @@ from ..engine.tracker import value_count
 from ..execution.async_steps import AsyncResources
 from ..execution.local_steps import check_output_kind
 from .errors import portable_error
-from .worker import (CallMeta, StepSpec, _rows, describe, estimate_bytes, load_spec,
-                     retrying)
+from .worker import (CallMeta, RowOutcomes, StepSpec, describe, load_spec, retrying,
+                     row_calls)
 
 
 # -- the loop ------------------------------------------------------------------------------
@@ -221,26 +220,15 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
 
 async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
                     row_call: Any, box: tuple) -> tuple[tuple, list]:
-    t0 = time.perf_counter()
-    results: list = []
-    errors: list = []
-    call: Callable[[tuple], Any] = row_call or _row_call(spec, static, columns)
-    for index, row in enumerate(_rows(columns)):
+    out = RowOutcomes(spec, box)
+    call, rows = row_calls(spec, static, columns, row_call)
+    for index, row in enumerate(rows):
         try:
-            results.append(await settle(call(row)))
+            out.results.append(await settle(call(row)))
         except Exception as exc:
-            if retrying(box, spec, exc):
-                raise
-            errors.append((index, spec.error(exc)))
-            if spec.stop_on_error:
+            if out.failed(index, exc):
                 break
-    meta = (len(results), errors, time.perf_counter() - t0, estimate_bytes(results), None)
-    return meta, results
-
-
-def _row_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callable:
-    fn, plan = spec.fn, CallPlan(static, columns, spec.source_params, [])
-    return lambda row: fn(**plan.row_kwargs(row))
+    return out.done()
 
 
 def start_stream(spec: StepSpec, kwargs: dict[str, Any], skip: int) -> Any:

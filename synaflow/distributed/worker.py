@@ -25,6 +25,7 @@ from ..engine.core import CallPlan
 from ..engine.sizes import nbytes
 from ..engine.tracker import value_count
 from ..execution.local_steps import Resources, check_output_kind
+from ..execution.sync_handoff import _Single
 from .refs import Remote, fetch, remote_view
 from .errors import portable_error
 from .objects import note_read, place
@@ -261,37 +262,50 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
         from . import aio
 
         return aio.run_rows(spec, static, columns, row_call, box)
-    t0 = time.perf_counter()
-    results: list = []
-    errors: list = []
-    append = results.append
-    call = row_call or _fast_call(spec, static, columns)
-    rows = columns[0] if getattr(call, "single", False) else _rows(columns)
+    out = RowOutcomes(spec, box)
+    call, rows = row_calls(spec, static, columns, row_call)
+    append = out.results.append
     for index, row in enumerate(rows):
         try:
             append(call(row))
         except Exception as exc:
-            if retrying(box, spec, exc):
-                raise
-            errors.append((index, spec.error(exc)))
-            if spec.stop_on_error:
+            if out.failed(index, exc):
                 break
-    meta = (len(results), errors, time.perf_counter() - t0, estimate_bytes(results), None)
-    return meta, results
+    return out.done()
 
 
-def _rows(columns: list[list]):
-    return ((item,) for item in columns[0]) if len(columns) == 1 else zip_longest(*columns)
+class RowOutcomes:
+    """One batch's results and failed rows, as ``run_rows`` reports them (shared by
+    the synchronous loop and the async one in ``aio``)."""
+
+    def __init__(self, spec: StepSpec, box: tuple) -> None:
+        self.spec, self.box = spec, box
+        self.results: list = []
+        self.errors: list = []
+        self.t0 = time.perf_counter()
+
+    def failed(self, index: int, exc: Exception) -> bool:
+        """Record a failed row; True if the batch stops here (STOP). Raises ``exc``
+        again when Ray should retry the call (``retry_exceptions``)."""
+        if retrying(self.box, self.spec, exc):
+            raise exc
+        self.errors.append((index, self.spec.error(exc)))
+        return self.spec.stop_on_error
+
+    def done(self) -> tuple[tuple, list]:
+        results = self.results
+        return (len(results), self.errors, time.perf_counter() - self.t0,
+                estimate_bytes(results), None), results
 
 
-class _Single:
-    single = True
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, item: Any) -> Any:
-        return self.fn(item)
+def row_calls(spec: StepSpec, static: dict[str, Any], columns: list, row_call: Any
+              ) -> tuple[Callable, Any]:
+    """The per-row call and the rows it takes (bare items for a ``_Single`` call)."""
+    call = row_call or _fast_call(spec, static, columns)
+    if getattr(call, "single", False):
+        return call, columns[0]
+    rows = ((item,) for item in columns[0]) if len(columns) == 1 else zip_longest(*columns)
+    return call, rows
 
 
 def _fast_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callable:
@@ -361,12 +375,18 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallM
         resources.close()
     meta.count = value_count(value)
     if spec.materializer is not None:
-        try:
-            value = spec.materializer(value)
-        except Exception as exc:
-            meta.mat_error = spec.error(exc)
+        meta.mat_error, value = materialized(spec, value)
+        if meta.mat_error is not None:
             return meta, None
     return place(spec, describe(meta, value), value)
+
+
+def materialized(spec: StepSpec, value: Any) -> tuple[BaseException | None, Any]:
+    """``(error, value)`` of the step's materializer applied to ``value``."""
+    try:
+        return None, spec.materializer(value)  # type: ignore[misc]
+    except Exception as exc:
+        return spec.error(exc), None
 
 
 def describe(meta: CallMeta, value: Any) -> CallMeta:
@@ -389,13 +409,9 @@ def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallMeta, Any]:
             from . import aio
 
             meta.mat_error, value = aio.materialize(spec, value)
-            if meta.mat_error is not None:
-                return meta, None
-            return place(spec, describe(meta, value), value)
-        try:
-            value = spec.materializer(value)
-        except Exception as exc:
-            meta.mat_error = spec.error(exc)
+        else:
+            meta.mat_error, value = materialized(spec, value)
+        if meta.mat_error is not None:
             return meta, None
     return place(spec, describe(meta, value), value)
 

@@ -146,22 +146,12 @@ def bounded(source: Iterator[Any], n: int, max_bytes: int | None = None) -> Iter
     ``max_bytes`` a refill also stops at that many bytes (``bounded_bytes``).
     """
     if max_bytes is not None:
-        yield from bounded_bytes(source, n, max_bytes)
-        return
-    while True:
-        buffer, error, done = [], None, False
-        try:
-            for _ in range(n):
-                buffer.append(next(source))
-        except StopIteration:
-            done = True
-        except Exception as exc:
-            error = exc
-        yield from buffer
-        if error is not None:
-            raise error
-        if done:
-            return
+        return bounded_bytes(source, n, max_bytes)
+
+    def fill(buffer: list) -> None:
+        for _ in range(n):
+            buffer.append(next(source))
+    return _refills(fill)
 
 
 def bounded_bytes(source: Iterator[Any], n: int, max_bytes: int) -> Iterator[Any]:
@@ -171,20 +161,32 @@ def bounded_bytes(source: Iterator[Any], n: int, max_bytes: int) -> Iterator[Any
     than the bound on its own passes alone)."""
     carry: list[tuple[Any, int]] = []
     last = 0
-    while True:
-        buffer, used, error, done = [], 0, None, False
+
+    def fill(buffer: list) -> None:
+        nonlocal last
+        used = 0
         if carry:
             item, used = carry.pop()
             buffer.append(item)
+        while len(buffer) < n and fits(max_bytes, used, last):
+            item = next(source)
+            last = nbytes(item)
+            if not fits(max_bytes, used, last):
+                carry.append((item, last))
+                return
+            buffer.append(item)
+            used += last
+    return _refills(fill)
+
+
+def _refills(fill: Callable[[list], None]) -> Iterator[Any]:
+    """Deliver ``fill``'s refills one after the other; a refill that fails delivers
+    what it read, then raises; the end of the source ends it."""
+    while True:
+        buffer: list = []
+        error, done = None, False
         try:
-            while len(buffer) < n and fits(max_bytes, used, last):
-                item = next(source)
-                last = nbytes(item)
-                if not fits(max_bytes, used, last):
-                    carry.append((item, last))
-                    break
-                buffer.append(item)
-                used += last
+            fill(buffer)
         except StopIteration:
             done = True
         except Exception as exc:
