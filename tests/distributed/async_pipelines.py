@@ -13,18 +13,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from synaflow import OnError, Observer, pipeline, step
+import ray_pipelines as rp
+
+from synaflow import OnError, step
 
 
-class ARecorder:
+class ARecorder(rp.Recorder):
     """Async observer + async error materializer (they run in the driver)."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.events: list[tuple] = []
-        self.errors: list[Any] = []
-
-    async def observe(self, ctx: Any) -> None:
+    async def observe(self, ctx: Any) -> None:  # type: ignore[override]
         await asyncio.sleep(0)
         counts = tuple(getattr(ctx, k) for k in ("success_count", "error_count")
                        if hasattr(ctx, k))
@@ -32,27 +29,20 @@ class ARecorder:
             self.events.append((ctx.event.value, getattr(ctx, "step_name", None), counts,
                                 os.getpid()))
 
-    async def error(self, err: Any) -> None:
+    async def error(self, err: Any) -> None:  # type: ignore[override]
         await asyncio.sleep(0)
         with self.lock:
             self.errors.append(err)
 
     def per_step(self) -> dict[str, list]:
+        """Events by step, pipeline events under ""."""
         out: dict[str, list] = {}
         for event, step_name, counts, _ in self.events:
             out.setdefault(step_name or "", []).append((event, counts))
         return out
 
-    def error_summary(self) -> list[tuple]:
-        return sorted((c.step_name, type(c.exception).__name__, c.success_count,
-                       c.error_count) for c in self.errors)
 
-
-def make(name: str, params: Any, steps: list, rec: ARecorder | None = None, **kw: Any) -> Any:
-    if rec is not None:
-        kw.setdefault("observers", [Observer(rec.observe)])
-        kw.setdefault("error_materializer", rec.error)
-    return pipeline(name=name, params=params, steps=steps, **kw)
+make = rp.make
 
 
 class N(NamedTuple):
