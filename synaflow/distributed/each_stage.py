@@ -349,9 +349,14 @@ class EachStage(StreamStage):
 
     def _stop(self) -> None:
         """Every consumer left: stop reading, drop work in flight (no COMPLETED, as a
-        lazy EACH stream that nobody pulls to the end never completes)."""
+        lazy EACH stream that nobody pulls to the end never completes).
+
+        Batches in flight are dropped, not cancelled: they are short (a fraction of a
+        second), and Ray 2.60's driver can abort (``Check failed: ... Tried to
+        complete task that was not pending``) when a task it cancels is being
+        handed to a worker at that moment. This is a normal end of a run, so it
+        must not risk that; a failing or interrupted run still cancels (``abort``)."""
         self.intake.close()
-        self.t.cancel([b.refs[0] for b in self.inflight if b.refs])
         self.inflight.clear()
         for stage in (self, *self.tail):
             stage.finish()
