@@ -23,6 +23,7 @@ the driver's loop thread, one at a time, in the order the rules emit them).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import os
 import threading
@@ -71,7 +72,9 @@ def event_loop() -> _LoopThread:
 
 def run_async(coro: Any) -> Any:
     """Run ``coro`` on this process's loop and wait for its result (any thread but
-    the loop's own). An interrupted wait (Ctrl-C, Ray cancelling the task) cancels it."""
+    the loop's own). An interrupted wait (Ctrl-C, a stopped run) cancels it: the wait
+    wakes up now and then, as an exception raised in this thread from another one
+    (``stopping``) arrives only between bytecodes."""
     owner = event_loop()
     if threading.current_thread() is owner.thread:
         coro.close()
@@ -79,7 +82,11 @@ def run_async(coro: Any) -> Any:
                            "await the coroutine instead")
     future = asyncio.run_coroutine_threadsafe(coro, owner.loop)
     try:
-        return future.result()
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except concurrent.futures.TimeoutError:
+                continue
     except BaseException:
         future.cancel()
         raise

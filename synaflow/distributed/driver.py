@@ -297,13 +297,21 @@ class _RayRun:
                                 None)
 
     def _abort(self) -> None:
+        """Stop every call of the run where it runs (``stopping``) and forget them."""
+        self._halt(values=True)
         for stage in self.stages.values():
             try:
                 stage.abort()
             except Exception:
                 pass
-        self.transport.cancel(list(self.pending))
         self.pending.clear()
+
+    def _halt(self, *, values: bool) -> None:
+        """Stop the calls still pending (those of running value steps only if
+        ``values``); their outcomes will not be read."""
+        for stage, _, _ in list(self.pending.values()):
+            if values or stage.done or not isinstance(stage, ValueStage):
+                stage.halt()
 
     def _fail(self, exc: BaseException) -> RunResult:
         """End the run: streams and batches stop at once; value calls already running
@@ -312,6 +320,7 @@ class _RayRun:
         for stage in self.stages.values():
             if not isinstance(stage, ValueStage):
                 stage.abort()
+        self._halt(values=False)
         deadline = self.core.clock() + max(self.guard.grace * 4, 2.0)
         while self.core.clock() < deadline:
             refs = [r for r, (stage, _, _) in self.pending.items() if not stage.done]

@@ -348,18 +348,18 @@ class EachStage(StreamStage):
         self.stream_over([], exc)
 
     def _stop(self) -> None:
-        """Every consumer left: stop reading, drop work in flight (no COMPLETED, as a
-        lazy EACH stream that nobody pulls to the end never completes).
-
-        Batches in flight are dropped, not cancelled: they are short (a fraction of a
-        second), and Ray 2.60's driver can abort (``Check failed: ... Tried to
-        complete task that was not pending``) when a task it cancels is being
-        handed to a worker at that moment. This is a normal end of a run, so it
-        must not risk that; a failing or interrupted run still cancels (``abort``)."""
+        """Every consumer left: stop reading, stop and drop work in flight (no
+        COMPLETED, as a lazy EACH stream that nobody pulls to the end never completes)."""
         self.intake.close()
-        self.inflight.clear()
+        self._halt()
         for stage in (self, *self.tail):
             stage.finish()
+
+    def _halt(self) -> None:
+        """Batches in flight stop where they run (``stopping``: never ``ray.cancel``)."""
+        if any(b.refs and b.meta is None for b in self.inflight):  # still running
+            self.halt()
+        self.inflight.clear()
 
     def finish(self) -> None:
         if not self.done:
@@ -370,7 +370,7 @@ class EachStage(StreamStage):
     def abort(self) -> None:
         if not self.done:
             self.done = True
-            self.t.cancel([b.refs[0] for b in self.inflight if b.refs])
+            self._halt()
             for actor, _ in self.actors:
                 self.t.kill(actor)
 

@@ -47,6 +47,7 @@ class Stage:
         self.label = f"{run.core.dag.name}.{name}"
         self.slot = f"{run.core.run_id}:{name}"
         self.done = False
+        self.halted = False
         self.box: tuple | None = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -98,6 +99,13 @@ class Stage:
     def abort(self) -> None:
         """The run is ending (fatal error, Ctrl-C): stop remote work at once."""
         self.done = True
+
+    def halt(self) -> None:
+        """Stop this stage's calls where they run (``stopping``), once. Never
+        ``ray.cancel``: it can abort Ray 2.60's driver when a task ends meanwhile."""
+        if not self.halted:
+            self.halted = True
+            self.t.stop(self.slot)
 
     def blocked(self) -> str:
         return f"step '{self.name}' is waiting"
@@ -210,7 +218,7 @@ class ValueStage(Stage):
 
     def abort(self) -> None:
         if not self.done:
-            self.t.cancel(self.refs)
+            self.halt()
         self.done = True
 
     def failed(self, exc: BaseException, data: Any) -> None:

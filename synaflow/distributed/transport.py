@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import time
 from typing import Any, Callable
 
+from . import stopping
 from .actor import StepWorker
 from .errors import dumps, loads, serialization_error
 from .refs import LocalRef, forget
@@ -132,12 +133,12 @@ class RayTransport:
     def get(self, refs: list) -> list:
         return self.ray.get(refs)
 
-    def cancel(self, refs: list) -> None:
-        for ref in refs:
-            try:
-                self.ray.cancel(ref, force=False)
-            except Exception:
-                pass
+    def stop(self, slot: str) -> None:
+        """Stop a stage's calls where they run (``stopping``; never ``ray.cancel``)."""
+        try:
+            stopping.stop_on_ray(slot)
+        except Exception:
+            pass  # disconnected: the run's calls end with the job
 
     def nodes(self) -> list[dict[str, float]]:
         """The total resources of each alive node."""
@@ -265,9 +266,8 @@ class LocalTransport:
     def get(self, refs: list) -> list:
         return [r.get() for r in refs]
 
-    def cancel(self, refs: list) -> None:
-        for ref in refs:
-            ref.future.cancel()
+    def stop(self, slot: str) -> None:
+        stopping.stop_locally(slot)
 
     def cpus(self) -> float:
         return 2.0

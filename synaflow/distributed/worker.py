@@ -29,6 +29,7 @@ from ..execution.sync_handoff import _Single
 from .refs import Remote, fetch, remote_view
 from .errors import portable_error
 from .objects import note_read, place
+from .stopping import stoppable
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,12 @@ def _fast_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callabl
     return lambda row: fn(**plan.row_kwargs(row))
 
 
+def _no_rows() -> tuple[tuple, list]:
+    """What a stopped batch returns (nobody reads it: ``stopping``)."""
+    return (0, [], 0.0, 0, None), []
+
+
+@stoppable(_no_rows)
 def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
                ) -> tuple[tuple, list]:
     """A task (or replica call) over one batch of rows: ``bounds``/``values`` are
@@ -332,6 +339,7 @@ def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
                     box)
 
 
+@stoppable(lambda: ((), []))
 def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
     """One batch through fused EACH steps: the first step's rows as in ``each_batch``,
     each next step over the previous one's results. Returns every step's outcome
@@ -348,6 +356,7 @@ def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
 
 
 # -- value calls --------------------------------------------------------------------------
+@stoppable(lambda: (CallMeta(), None))
 def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallMeta, Any]:
     """Call an ALL step once (streams, if any, are bound to local feeds)."""
     spec = async_spec(box)

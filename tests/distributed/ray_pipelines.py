@@ -357,6 +357,60 @@ def interrupted(observer: Any) -> Any:
                 observers=[Observer(observer)])
 
 
+# -- stopping long calls (no ray.cancel) ----------------------------------------------------
+class Xm(NamedTuple):
+    xs: list[int]
+    marks: str
+
+
+def _mark(marks: str, name: str) -> None:
+    with open(os.path.join(marks, name), "w"):
+        pass
+
+
+def _spin_marked(key: Any, marks: str, seconds: float = 30.0) -> None:
+    """Pure-Python work for ``seconds``, leaving ``started-``/``done-`` marks, or a
+    ``stopped-<key>-<exception>`` mark when something interrupts it."""
+    _mark(marks, f"started-{key}")
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+    except BaseException as exc:
+        _mark(marks, f"stopped-{key}-{type(exc).__name__}")
+        raise
+    _mark(marks, f"done-{key}")
+
+
+def long_row(xs: int, marks: str) -> int:
+    """Row 0 fails after half a second; the others take 30 s unless stopped."""
+    if xs == 0:
+        time.sleep(0.5)
+        raise RuntimeError("first row fails")
+    _spin_marked(xs, marks)
+    return xs
+
+
+def long_rows() -> Any:
+    return make("long_rows", Xm, [step("long_row", fn=long_row, on_error=OnError.STOP,
+                                       ray={"batch_size": 1})])
+
+
+def fails_soon(marks: str) -> int:
+    time.sleep(0.5)
+    raise RuntimeError("a sibling fails")
+
+
+def long_value(marks: str) -> int:
+    _spin_marked("value", marks)
+    return 1
+
+
+def long_value_and_failure() -> Any:
+    return make("long_value", Xm, [step("fails_soon", fn=fails_soon, on_error=OnError.STOP),
+                                   step("long_value", fn=long_value)])
+
+
 # -- retry_exceptions ---------------------------------------------------------------------
 class Flaky(NamedTuple):
     xs: list[int]

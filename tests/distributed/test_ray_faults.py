@@ -41,6 +41,40 @@ def test_ctrl_c_cancels_remote_work(ray_session, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def stopped_marks(marks, timeout: float = 20.0) -> list[str]:
+    """Wait until every started call has a ``stopped-`` mark (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = sorted(p.name for p in marks.iterdir())
+        started = {n.split("-", 1)[1] for n in names if n.startswith("started-")}
+        ended = {n.split("-")[1] for n in names if n.startswith(("stopped-", "done-"))}
+        if started <= ended or time.monotonic() > deadline:
+            return names
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("pipeline", ["long_rows", "long_value_and_failure"])
+def test_a_failing_run_stops_long_calls_without_ray_cancel(ray_session, tmp_path,
+                                                           monkeypatch, pipeline):
+    """A run that fails while other calls run for 30 s (EACH rows under STOP; a value
+    step beside a failing one) stops them where they run: each running call ends with
+    RunStopped, none finishes, and ``ray.cancel``, which can abort Ray 2.60's driver
+    when a task finishes as it is cancelled, is never called."""
+    import ray
+
+    cancels: list = []
+    monkeypatch.setattr(ray, "cancel", lambda *a, **k: cancels.append(a))
+    with pytest.raises(Exception, match="fails"):
+        ray_run(getattr(rp, pipeline)(), rp.Xm(list(range(6)), str(tmp_path)))
+    names = stopped_marks(tmp_path)
+    started = [n for n in names if n.startswith("started-")]
+    assert started, names
+    assert [n for n in names if n.startswith("stopped-")] == [
+        f"stopped-{n.split('-', 1)[1]}-RunStopped" for n in started]
+    assert not [n for n in names if n.startswith("done-")]
+    assert cancels == []
+
+
 @pytest.mark.multinode
 def test_node_and_worker_loss_lose_nothing():
     """On a 3-node loopback cluster: killing an EACH worker and the generator's

@@ -1,0 +1,199 @@
+"""Stopping a run's remote work without ``ray.cancel``.
+
+``ray.cancel`` on a task can abort the driver in Ray 2.60 (``Check failed: it !=
+submissible_tasks_.end() Tried to complete task that was not pending``) when the
+task finishes while the cancel is handled: a known race in Ray's task manager, which
+a loop of short tasks cancelled at random moments reproduces within seconds here.
+A failing pipeline must not take the user's process down with it, so the runner
+never cancels a task. Instead:
+
+* the driver marks a stage as stopped on a *board*: Ray's key-value store in the
+  GCS (one key per stopped stage, removed after ``KEEP_S``), or a set in this
+  process for the debug mode, where workers are threads of the driver. A stage is
+  named by its slot, ``"<run_id>:<step>"``, so stopping one run never touches another;
+* every call a worker makes for a stage (a batch of rows, a value call, a fused
+  chain) is registered while it runs; a watcher thread, one per process, asks the
+  board about a call once it has run ``FIRST_S`` and every ``EVERY_S`` after that,
+  and raises ``RunStopped`` inside the call's thread when its stage was stopped.
+  Calls shorter than ``FIRST_S`` (most batches: they are sized to about 0.2 s) never ask;
+* the interrupted call ends normally, with an empty outcome the driver no longer
+  reads, so Ray neither retries it nor reports an unhandled error.
+
+As with Ray's own cancel, the exception arrives between two Python bytecodes: a
+call blocked inside C code (a sleep, a socket read) sees it when that returns, and
+the rest of the row does not run.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+NAMESPACE = "synaflow"
+FIRST_S = 0.3  # a call is asked about once it has run this long ...
+EVERY_S = 0.3  # ... and again this often
+KEEP_S = 600.0  # a stopped stage's key stays this long (queued calls may start late)
+
+
+class RunStopped(BaseException):
+    """Raised inside a call whose stage was stopped (a fatal error, STOP, Ctrl-C).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: a step's ``except Exception``
+    does not swallow it, and its ``finally`` blocks and context managers run."""
+
+
+def key(slot: str) -> str:
+    return f"stop:{slot}"
+
+
+def slot_of(box: Any) -> str:
+    """The slot in a call's box ``(slot, ...)``, or in the first of a fused chain's
+    boxes (the chain's calls belong to its first stage)."""
+    slot = box[0]
+    return slot if isinstance(slot, str) else slot[0]
+
+
+# -- the driver's side ------------------------------------------------------------------------
+_LOCAL: deque = deque(maxlen=1024)  # slots stopped in this process (the debug mode's board)
+
+
+def stop_locally(slot: str) -> None:
+    _LOCAL.append(slot)
+
+
+def stop_on_ray(slot: str) -> None:
+    """Mark ``slot`` stopped in the cluster's key-value store; the key goes away
+    after ``KEEP_S`` (or with the cluster)."""
+    from ray.experimental import internal_kv
+
+    internal_kv._internal_kv_put(key(slot), b"1", overwrite=True, namespace=NAMESPACE)
+    timer = threading.Timer(KEEP_S, _forget, (slot,))
+    timer.daemon = True
+    timer.start()
+
+
+def _forget(slot: str) -> None:
+    try:
+        from ray.experimental import internal_kv
+
+        internal_kv._internal_kv_del(key(slot), namespace=NAMESPACE)
+    except Exception:
+        pass  # disconnected: the key goes with the cluster
+
+
+def _stopped(slot: str) -> bool:
+    """Is ``slot`` on the board? (The local set, then Ray's store if Ray is up.)"""
+    if slot in _LOCAL:
+        return True
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return False
+    try:
+        from ray.experimental import internal_kv
+
+        return bool(internal_kv._internal_kv_exists(key(slot), namespace=NAMESPACE))
+    except Exception:
+        return False
+
+
+# -- the workers' side ------------------------------------------------------------------------
+class _Call:
+    __slots__ = ("slot", "thread", "started", "interrupted")
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+        self.thread = threading.get_ident()
+        self.started = time.monotonic()
+        self.interrupted = False
+
+
+_LOCK = threading.Lock()
+_ACTIVE: dict[int, _Call] = {}
+_SEEN: deque = deque(maxlen=1024)  # slots this process already found stopped
+_WATCHER: list = []
+_board: Callable[[str], bool] = _stopped
+
+
+def _set_async_exc(thread: int, exc: Any) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
+                                               None if exc is None else ctypes.py_object(exc))
+
+
+def _enter(slot: str) -> _Call:
+    call = _Call(slot)
+    with _LOCK:
+        _ACTIVE[id(call)] = call
+        if not _WATCHER:
+            watcher = threading.Thread(target=_watch, name="synaflow-stop-watch", daemon=True)
+            _WATCHER.append(watcher)
+            watcher.start()
+    return call
+
+
+def _leave(call: _Call) -> None:
+    with _LOCK:
+        _ACTIVE.pop(id(call), None)
+        if call.interrupted:  # not raised yet: withdraw it, the call is over
+            _set_async_exc(call.thread, None)
+
+
+def _watch() -> None:
+    asked: dict[str, float] = {}
+    while True:
+        time.sleep(0.1)
+        now = time.monotonic()
+        with _LOCK:
+            due = {c.slot for c in _ACTIVE.values()
+                   if not c.interrupted and now - c.started >= FIRST_S}
+        for slot in due:
+            if slot not in _SEEN:
+                if now - asked.get(slot, 0.0) < EVERY_S:
+                    continue
+                asked[slot] = now
+                if not _board(slot):
+                    continue
+                _SEEN.append(slot)
+            interrupt(slot)
+        for slot in [s for s, t in asked.items() if now - t > 10 * EVERY_S]:
+            del asked[slot]
+
+
+def interrupt(slot: str) -> int:
+    """Raise ``RunStopped`` in every call of ``slot`` running in this process (once
+    per call); how many were interrupted."""
+    n = 0
+    with _LOCK:
+        for call in _ACTIVE.values():
+            if call.slot == slot and not call.interrupted:
+                call.interrupted = True
+                _set_async_exc(call.thread, RunStopped)
+                n += 1
+    return n
+
+
+def stoppable(stopped_value: Callable[[], Any]) -> Callable:
+    """Decorate a worker entry point whose first argument is a box (or a list of
+    boxes): the call can be interrupted when its stage is stopped, and then returns
+    ``stopped_value()`` (also at once, for a stage this process knows is stopped)."""
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(box: Any, *args: Any, **kwargs: Any) -> Any:
+            slot = slot_of(box)
+            if slot in _SEEN or slot in _LOCAL:
+                return stopped_value()
+            entry = _enter(slot)
+            try:
+                try:
+                    return fn(box, *args, **kwargs)
+                finally:
+                    _leave(entry)
+            except RunStopped:
+                with _LOCK:
+                    _ACTIVE.pop(id(entry), None)
+                return stopped_value()
+        return call
+    return wrap
