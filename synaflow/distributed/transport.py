@@ -25,6 +25,18 @@ _POOL: dict[str, Any] = {"key": None, "idle": {}, "remotes": {}, "made": 0}
 _POOL_LIMIT = 8
 
 
+def _session(ray: Any) -> tuple[str, str]:
+    """``(job id, cluster)`` of this process's Ray session. The job id alone repeats
+    (the first driver of every new cluster is job 01000000): after ``ray.shutdown()``
+    and ``ray.init()`` the pool must not hand out the old cluster's actors."""
+    ctx = ray.get_runtime_context()
+    try:
+        cluster = ray._private.worker.global_worker.node.session_name
+    except Exception:  # Ray Client: no local node; the driver's node id will do
+        cluster = ctx.get_node_id()
+    return ctx.get_job_id(), str(cluster)
+
+
 class RayTransport:
     """Ray tasks and ``StepWorker`` actors. Generic actors are pooled per Ray session
     and reused by later runs: starting one costs a new Python process.
@@ -42,7 +54,7 @@ class RayTransport:
 
         self.ray = ray
         self.pipeline = pipeline
-        key = ray.get_runtime_context().get_job_id()
+        key = _session(ray)
         if _POOL["key"] != key:
             _POOL.update(key=key, idle={}, remotes={}, cpus=None, made=0)
         self._fns: dict[Any, Any] = _POOL["remotes"]
@@ -83,7 +95,7 @@ class RayTransport:
             if idle:
                 return idle.pop(), pool
             _POOL["made"] += 1
-            label = f"synaflow.pool#{_POOL['made']}:{_POOL['key']}"
+            label = f"synaflow.pool#{_POOL['made']}:{_POOL['key'][0]}"
             return self._actor_cls.options(max_concurrency=POOLED_ACTOR_CONCURRENCY,
                                            num_cpus=0, name=label, **affinity).remote(), pool
         opts = {"max_concurrency": POOLED_ACTOR_CONCURRENCY, "name": name, **affinity,

@@ -110,6 +110,21 @@ def resources(address: str) -> dict:
     return out
 
 
+def restarted(address: str | None = None) -> dict:
+    """Runs on a local Ray, on a second one after ``ray.shutdown()`` in the same
+    process (its first job has the same id), and on a third started by the runner."""
+    import ray
+
+    outputs = []
+    for _ in range(2):
+        ray.init(address="local", num_cpus=1, include_dashboard=False,
+                 logging_level="ERROR")
+        outputs.append(ray_run(basic(), Xs([0, 1, 2])).outputs["joined"])
+        ray.shutdown()
+    outputs.append(ray_run(basic(), Xs([3]), ray_init={"num_cpus": 1}).outputs["joined"])
+    return {"outputs": outputs, "left_running": ray.is_initialized()}
+
+
 def infeasible(address: str) -> dict:
     try:
         ray_run(with_options(resources={"tpu_pod": 1}), Xs([1]), address=address)

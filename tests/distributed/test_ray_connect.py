@@ -154,6 +154,15 @@ def test_dashboard_names(cluster):
     assert {"basic.letters.start", "basic.letters.next", "basic.joined"} <= set(out["tasks"])
 
 
+def test_runs_after_ray_restarts_in_the_process():
+    """``ray.shutdown()`` then ``ray.init()`` in one process: the new cluster's first
+    job has the old one's id, and the runner must not reuse the old cluster's pooled
+    actors (it did: "Can't find actor ... from a different cluster"). A Ray the
+    runner starts itself is stopped again after the run."""
+    got = _drive("restarted", env=_env())
+    assert got == {"outputs": ["abc", "abc", "d"], "left_running": False}
+
+
 def test_resource_check_table(monkeypatch):
     """Which demands the pre-submit check lets through (no cluster needed)."""
     nodes = [{"CPU": 4.0, "memory": 8e9}, {"CPU": 1.0, "GPU": 1.0}]
