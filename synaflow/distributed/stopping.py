@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import heapq
 import sys
 import threading
 import time
@@ -65,24 +66,39 @@ def stop_locally(slot: str) -> None:
     _LOCAL.append(slot)
 
 
+_EXPIRING: list = []  # heap of (time to delete, slot)
+_EXPIRY = threading.Condition()
+_EXPIRER: list = []
+
+
 def stop_on_ray(slot: str) -> None:
-    """Mark ``slot`` stopped in the cluster's key-value store; the key goes away
-    after ``KEEP_S`` (or with the cluster)."""
+    """Mark ``slot`` stopped in the cluster's key-value store; one thread per driver
+    deletes each key ``KEEP_S`` later (a key left by a driver that exited goes with
+    the cluster)."""
     from ray.experimental import internal_kv
 
     internal_kv._internal_kv_put(key(slot), b"1", overwrite=True, namespace=NAMESPACE)
-    timer = threading.Timer(KEEP_S, _forget, (slot,))
-    timer.daemon = True
-    timer.start()
+    with _EXPIRY:
+        heapq.heappush(_EXPIRING, (time.monotonic() + KEEP_S, slot))
+        if not _EXPIRER:
+            _EXPIRER.append(threading.Thread(target=_expire, name="synaflow-stop-expiry",
+                                             daemon=True))
+            _EXPIRER[0].start()
+        _EXPIRY.notify()
 
 
-def _forget(slot: str) -> None:
-    try:
-        from ray.experimental import internal_kv
+def _expire() -> None:
+    while True:
+        with _EXPIRY:
+            while not _EXPIRING or _EXPIRING[0][0] > time.monotonic():
+                _EXPIRY.wait(None if not _EXPIRING else _EXPIRING[0][0] - time.monotonic())
+            _, slot = heapq.heappop(_EXPIRING)
+        try:
+            from ray.experimental import internal_kv
 
-        internal_kv._internal_kv_del(key(slot), namespace=NAMESPACE)
-    except Exception:
-        pass  # disconnected: the key goes with the cluster
+            internal_kv._internal_kv_del(key(slot), namespace=NAMESPACE)
+        except Exception:
+            pass  # disconnected: the key goes with the cluster
 
 
 def _stopped(slot: str) -> bool:

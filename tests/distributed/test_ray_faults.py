@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -118,3 +119,24 @@ def test_lost_stream_reader_is_called_again(ray_session, tmp_path):
     assert out.outputs["read_all_once"] == list(range(200))
     assert (tmp_path / "crashed").exists()
     assert (tmp_path / "attempts").read_text() == "xx"
+
+
+def test_stop_keys_expire(ray_session, monkeypatch):
+    """A stopped step's key in Ray's key-value store is there for workers to find,
+    then deleted by the driver's one expiry thread (after KEEP_S)."""
+    from ray.experimental import internal_kv
+
+    from synaflow.distributed import stopping
+
+    monkeypatch.setattr(stopping, "KEEP_S", 0.5)
+    slots = [f"expiring-run:{n}" for n in range(3)]
+    for slot in slots:
+        stopping.stop_on_ray(slot)
+    assert all(stopping._stopped(slot) for slot in slots)
+    deadline = time.monotonic() + 10
+    while any(internal_kv._internal_kv_exists(stopping.key(s), namespace=stopping.NAMESPACE)
+              for s in slots):
+        assert time.monotonic() < deadline, "stop keys were not deleted"
+        time.sleep(0.1)
+    assert [t for t in threading.enumerate() if t.name == "synaflow-stop-expiry"] \
+        == stopping._EXPIRER
