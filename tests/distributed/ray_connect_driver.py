@@ -125,6 +125,53 @@ def restarted(address: str | None = None) -> dict:
     return {"outputs": outputs, "left_running": ray.is_initialized()}
 
 
+def long_row(xs: int, marks: str) -> int:
+    """Row 0 fails after half a second; the others spin for 30 s unless stopped."""
+    import time
+
+    if xs == 0:
+        time.sleep(0.5)
+        raise RuntimeError("first row fails")
+    open(os.path.join(marks, f"started-{xs}"), "w").close()
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pass
+    except BaseException as exc:
+        open(os.path.join(marks, f"stopped-{xs}-{type(exc).__name__}"), "w").close()
+        raise
+    open(os.path.join(marks, f"done-{xs}"), "w").close()
+    return xs
+
+
+class Marked(NamedTuple):
+    xs: list[int]
+    marks: str
+
+
+def stopped(address: str, marks: str) -> dict:
+    """A failing run stops its long rows on the cluster (through Ray Client too)."""
+    import time
+
+    from synaflow import OnError
+
+    p = pipeline(name="stopped", params=Marked, steps=[
+        step("long_row", fn=long_row, on_error=OnError.STOP, ray={"batch_size": 1})])
+    try:
+        ray_run(p, Marked([0, 1, 2], marks), address=address)
+        error = None
+    except Exception as exc:
+        error = type(exc).__name__
+    deadline = time.monotonic() + 20
+    while True:
+        names = sorted(os.listdir(marks))
+        started = {n.split("-")[1] for n in names if n.startswith("started-")}
+        ended = {n.split("-")[1] for n in names if n.startswith(("stopped-", "done-"))}
+        if (started and started <= ended) or time.monotonic() > deadline:
+            return {"error": error, "marks": names}
+        time.sleep(0.2)
+
+
 def infeasible(address: str) -> dict:
     try:
         ray_run(with_options(resources={"tpu_pod": 1}), Xs([1]), address=address)

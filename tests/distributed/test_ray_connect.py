@@ -124,6 +124,16 @@ def test_joins_running_cluster(cluster, how):
     assert before and _running(cluster) == before
 
 
+def test_failing_run_stops_its_rows_through_ray_client(cluster, tmp_path):
+    """Over ``ray://`` the driver's stop reaches the cluster's key-value store: the
+    long rows of a failing run end with RunStopped instead of running 30 s."""
+    out = _drive("stopped", _address(cluster, "client_address"), str(tmp_path), env=_env())
+    started = [m for m in out["marks"] if m.startswith("started-")]
+    assert out["error"] == "PipelineStopException" and started, out
+    assert [m for m in out["marks"] if not m.startswith("started-")] == [
+        f"stopped-{m.split('-')[1]}-RunStopped" for m in started], out
+
+
 def test_step_resources_at_run_time(cluster):
     """num_gpus, custom resources and memory reach the step's tasks; max_concurrency=4
     lets four rows of one replica run at the same time."""
