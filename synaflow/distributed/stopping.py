@@ -13,8 +13,10 @@ never cancels a task. Instead:
   named by its slot, ``"<run_id>:<step>"``, so stopping one run never touches another;
 * every call a worker makes for a stage (a batch of rows, a value call, a fused
   chain) is registered while it runs; a watcher thread, one per process, asks the
-  board about a call once it has run ``FIRST_S`` and every ``EVERY_S`` after that,
-  and raises ``RunStopped`` inside the call's thread when its stage was stopped.
+  board about a call once it has run ``FIRST_S``, then again after a twentieth of
+  the call's age (at least ``FIRST_S``, at most ``MAX_EVERY_S``: a cluster of many
+  workers running long calls must not flood the GCS), and raises ``RunStopped``
+  inside the call's thread when its stage was stopped.
   Calls shorter than ``FIRST_S`` (most batches: they are sized to about 0.2 s) never ask;
 * the interrupted call ends normally, with an empty outcome the driver no longer
   reads, so Ray neither retries it nor reports an unhandled error.
@@ -36,7 +38,7 @@ from typing import Any, Callable
 
 NAMESPACE = "synaflow"
 FIRST_S = 0.3  # a call is asked about once it has run this long ...
-EVERY_S = 0.3  # ... and again this often
+MAX_EVERY_S = 2.0  # ... and again at least this often
 KEEP_S = 600.0  # a stopped stage's key stays this long (queued calls may start late)
 
 
@@ -157,24 +159,32 @@ def _leave(call: _Call) -> None:
             _set_async_exc(call.thread, None)
 
 
+def interval(age: float) -> float:
+    """Seconds between two questions about a stage whose oldest running call is
+    ``age`` seconds old."""
+    return min(MAX_EVERY_S, max(FIRST_S, age / 20))
+
+
 def _watch() -> None:
     asked: dict[str, float] = {}
     while True:
         time.sleep(0.1)
         now = time.monotonic()
         with _LOCK:
-            due = {c.slot for c in _ACTIVE.values()
-                   if not c.interrupted and now - c.started >= FIRST_S}
-        for slot in due:
+            age: dict[str, float] = {}
+            for c in _ACTIVE.values():
+                if not c.interrupted and now - c.started >= FIRST_S:
+                    age[c.slot] = max(age.get(c.slot, 0.0), now - c.started)
+        for slot, oldest in age.items():
             if slot not in _SEEN:
-                if now - asked.get(slot, 0.0) < EVERY_S:
+                if now - asked.get(slot, 0.0) < interval(oldest):
                     continue
                 asked[slot] = now
                 if not _board(slot):
                     continue
                 _SEEN.append(slot)
             interrupt(slot)
-        for slot in [s for s, t in asked.items() if now - t > 10 * EVERY_S]:
+        for slot in [s for s in asked if s not in age]:
             del asked[slot]
 
 

@@ -62,6 +62,12 @@ def test_a_known_stopped_slot_does_not_start():
     assert log == []
 
 
+def test_long_calls_ask_less_often():
+    """Every 0.3 s at first; a twentieth of the call's age later on; at most 2 s."""
+    assert [stopping.interval(age) for age in (0.3, 6.0, 10.0, 40.0, 3600.0)] == [
+        0.3, 0.3, 0.5, 2.0, 2.0]
+
+
 def test_fused_chains_belong_to_their_first_stage():
     assert stopping.slot_of((["run:a", 1], ["run:b", 2])) == "run:a"
     assert stopping.slot_of(("run:a", [1], False)) == "run:a"
