@@ -173,7 +173,24 @@ class StepWorker:
 
     # -- ALL calls ------------------------------------------------------------------------
     def call(self, slot: str, box: tuple, streams: list[str]) -> tuple[CallMeta, Any]:
-        return call_value(box, self._feeds(slot, streams, async_spec(box) is not None))
+        """Call a step that reads streams, with the resources ``open_call`` made."""
+        s = self._slot(slot)
+        prepared, s.resources = s.resources, None  # the call closes them
+        return call_value(box, self._feeds(slot, streams, async_spec(box) is not None),
+                          prepared=prepared)
+
+    def open_call(self, slot: str, box: tuple) -> BaseException | None:
+        """Make the resources of a step that reads streams before it is called (the
+        driver reports it STARTED then, as in-process); a factory's error, else None."""
+        s = self._slot(slot)
+        try:
+            spec, _ = load_spec(box)
+            plan = CallPlan({}, [], [], spec.resources)
+            s.resources = aio.open_resources(plan, StepMode.ALL) if spec.is_async \
+                else Resources(plan, StepMode.ALL)
+        except Exception as exc:
+            return portable_error(exc, box[0])
+        return None
 
     def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallMeta:
         """Create a generator step's iterator; ``skip`` items already delivered by an
@@ -256,23 +273,37 @@ class StepWorker:
                     s.next_seq += 1
                     s.turn.notify_all()
 
+    def open(self, slot: str, box: tuple) -> BaseException | None:
+        """Make this replica's resources before its first batch (the driver reports
+        the step STARTED once every replica has them, as in-process); the error of a
+        factory that raised, else None."""
+        s = self._slot(slot)
+        with s.setup:
+            return self._setup(s, box) if s.resources is None else None
+
+    def _setup(self, s: _Slot, box: tuple) -> BaseException | None:
+        spec, static = load_spec(box)
+        try:
+            resources = (aio.open_resources if spec.is_async else Resources)(
+                CallPlan({}, [], [], spec.resources), StepMode.EACH)
+        except Exception as exc:
+            return spec.error(exc)
+        # Row kwargs need only the static values and the row wiring, so one per-row
+        # call serves every batch (a context-manager resource made at setup is
+        # entered by the first row only, then one is made per row).
+        plan = CallPlan({**static, **resources.values}, [], spec.source_params,
+                        spec.resources)
+        s.row_call = resources.row_call(spec.fn, plan)
+        s.resources = resources
+        return None
+
     def _each(self, s: _Slot, box: tuple, bounds: list, values: tuple) -> tuple:
         # With max_concurrency > 1 the first batches arrive together: one sets up.
         with s.setup:
             if s.resources is None:
-                spec, static = load_spec(box)
-                try:
-                    resources = (aio.open_resources if spec.is_async else Resources)(
-                        CallPlan({}, [], [], spec.resources), StepMode.EACH)
-                except Exception as exc:
-                    return (0, [], 0.0, 0, spec.error(exc)), []
-                # Row kwargs need only the static values and the row wiring, so one
-                # per-row call serves every batch (a context-manager resource made at
-                # setup is entered by the first row only, then one is made per row).
-                plan = CallPlan({**static, **resources.values}, [], spec.source_params,
-                                spec.resources)
-                s.row_call = resources.row_call(spec.fn, plan)
-                s.resources = resources
+                error = self._setup(s, box)
+                if error is not None:
+                    return (0, [], 0.0, 0, error), []
         return each_batch(box, bounds, *values, replica=s)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -112,11 +112,25 @@ class ActorStage(StreamStage):
         self.feeders = [Feeder(self, p, r) for p, r in streams.items()]
         self.count, self.pulling, self.started, self.ended = 0, False, False, False
         self.epoch, self.restarts = 0, 0
+        self.opened = not self.plan.resources  # generators: once started
         if self.node.is_stream:
             ref = self.t.call(self.actor, "start", self.slot, box, list(streams), 0,
                               name=f"{self.label}.start")
             self.expect(ref, self._started, 0)
             return
+        if self.plan.resources:  # made first, then STARTED, as in-process
+            ref = self.t.call(self.actor, "open_call", self.slot, box,
+                              name=f"{self.label}.open")
+            self.expect(ref, self._opened, 0)
+            return
+        self._opened(None, 0)
+
+    def _opened(self, error: BaseException | None, _: Any) -> None:
+        if error is not None:
+            self.core.set_fatal(error, None)
+            self.finish()
+            return
+        self.opened = True
         if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
             perform(self.tracker.start())
         self._call()
@@ -146,7 +160,7 @@ class ActorStage(StreamStage):
             perform(self.tracker.call_failed(meta.error)[0])
             self.finish()
         else:
-            self.started = True
+            self.started = self.opened = True
             self.open_sink()
             self.materialization_started()
 
@@ -158,6 +172,8 @@ class ActorStage(StreamStage):
             progressed = feeder.pump() or progressed
         if not self.started or self.pulling or self.ended:
             return progressed
+        if self.count == 0 and not self.run.readers_ready(self.name):
+            return progressed  # no reader ready yet: in-process nothing would pull
         if self.sink.closed:
             self.finish()
             return True

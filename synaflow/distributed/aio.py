@@ -160,7 +160,8 @@ def open_resources(plan: CallPlan, mode: StepMode) -> AsyncResources:
     return run_async(AsyncResources().open(plan, mode))
 
 
-def call_value(box: tuple, streams: dict[str, Any] | None) -> tuple[CallMeta, Any]:
+def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
+               ) -> tuple[CallMeta, Any]:
     """``worker.call_value`` for an async step. Its inputs are fetched here, in the
     calling thread, so a slow fetch never holds up the loop."""
     try:
@@ -169,7 +170,7 @@ def call_value(box: tuple, streams: dict[str, Any] | None) -> tuple[CallMeta, An
         meta = CallMeta()
         meta.setup_error = portable_error(exc, box[0])
         return meta, None
-    meta, value = run_async(_call_value(spec, {**static, **(streams or {})}, box))
+    meta, value = run_async(_call_value(spec, {**static, **(streams or {})}, box, prepared))
     if meta.error is None and meta.setup_error is None and meta.mat_error is None:
         from .objects import place  # small values inline, large ones in the store
 
@@ -177,12 +178,13 @@ def call_value(box: tuple, streams: dict[str, Any] | None) -> tuple[CallMeta, An
     return meta, value
 
 
-async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple
-                      ) -> tuple[CallMeta, Any]:
+async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple,
+                      prepared: Any = None) -> tuple[CallMeta, Any]:
     meta = CallMeta()
     try:
         plan = CallPlan(static, [], [], spec.resources)
-        resources = await AsyncResources().open(plan, StepMode.ALL)
+        resources = prepared if prepared is not None else \
+            await AsyncResources().open(plan, StepMode.ALL)
     except Exception as exc:
         meta.setup_error = portable_error(exc, box[0])
         return meta, None

@@ -169,6 +169,21 @@ class _RayRun:
         self.value_info[id(remote.ref)] = meta
         self.core.publish(name, remote)
 
+    def readers_ready(self, producer: str) -> bool:
+        """May ``producer``'s stream be read for the first time? In-process a stream is
+        first pulled by a reader that runs, which it does once its resources exist
+        (and, for a reader that streams on, once its own readers pull), so a reader
+        whose resource factory raises leaves its producers not STARTED. The Ray
+        runner holds a stream's first read back until every reader started so far is
+        ready in that sense."""
+        for consumer in self.core.dag.steps[producer].consumers:
+            stage = self.stages.get(consumer)
+            if stage is None or stage.done:
+                continue
+            if not stage.opened or not self.readers_ready(consumer):
+                return False
+        return True
+
     def propagate(self, producer: str, exc: BaseException) -> None:
         """A stream ended with a fatal error: its lazy readers see it, as the
         exception passes through their code in-process."""

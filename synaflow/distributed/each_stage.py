@@ -79,8 +79,12 @@ class EachStage(StreamStage):
         self.replicas = self.run.opts.replicas(self.name, stateful=bool(plan.resources))
         self.actors: list[Any] = []
         if plan.resources:
+            self.opened, self.opening = False, self.replicas
             for i in range(self.replicas):
                 self.actors.append(self.new_actor(i))
+                ref = self.t.call(self.actors[i][0], "open", self.slot, self.box,
+                                  name=f"{self.label}.open")
+                self.expect(ref, self._opened, i)
         # A replica with max_concurrency=N runs N batches at once: keep all N busy.
         self.lanes = self.replicas * (
             int(self.options.get("max_concurrency", 1)) if self.actors else 1)
@@ -112,6 +116,14 @@ class EachStage(StreamStage):
             ref = self.t.put(items, f"param of step:{self.name}")
             self.sources[i] = StaticIn(Remote(ref), len(items))
 
+    def _opened(self, error: BaseException | None, replica: int) -> None:
+        """A replica made its resources (or could not: the run ends, as in-process)."""
+        if error is not None:
+            self.core.set_fatal(error, None)
+            return
+        self.opening -= 1
+        self.opened = self.opening == 0
+
     def _listed(self, meta: Any, data: tuple) -> None:
         i, ref = data
         self.sources[i] = StaticIn(Remote(ref), meta.size)
@@ -119,7 +131,7 @@ class EachStage(StreamStage):
 
     # -- the loop ---------------------------------------------------------------------
     def pump(self) -> bool:
-        if self.done or self.pending_sources or self.head is not None:
+        if self.done or self.pending_sources or self.head is not None or not self.opened:
             return False
         if not hasattr(self, "intake"):
             self.intake = Intake(self.sources)
@@ -147,6 +159,8 @@ class EachStage(StreamStage):
                               remaining=available if all_in else None)
             if available < size and not all_in and self.inflight:
                 break  # a fuller batch is on its way; keep the workers busy meanwhile
+            if not self.tracker.started and not self.run.readers_ready(self.out_step):
+                break  # no reader ready yet: in-process nothing would pull this step
             self._submit(min(size, available))
             progressed = True
         if intake.exhausted and not self.inflight and not self.rows_over:
@@ -158,6 +172,11 @@ class EachStage(StreamStage):
         return progressed
 
     # -- fusion -------------------------------------------------------------------------
+    @property
+    def out_step(self) -> str:
+        """The step whose stream this stage's batches deliver (the last fused one)."""
+        return self.tail[-1].name if self.tail else self.name
+
     @property
     def out(self) -> Any:
         """Where this stage's batches deliver: its own sink, or its last fused one's."""

@@ -48,6 +48,9 @@ class Stage:
         self.slot = f"{run.core.run_id}:{name}"
         self.done = False
         self.halted = False
+        # Resources made where the step runs (stages with resources wait for their
+        # workers to confirm before they report STARTED or let their streams be read).
+        self.opened = True
         self.box: tuple | None = None
 
     # -- plumbing -------------------------------------------------------------------------

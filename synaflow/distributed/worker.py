@@ -357,18 +357,20 @@ def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
 
 # -- value calls --------------------------------------------------------------------------
 @stoppable(lambda: (CallMeta(), None))
-def call_value(box: tuple, streams: dict[str, Any] | None = None) -> tuple[CallMeta, Any]:
-    """Call an ALL step once (streams, if any, are bound to local feeds)."""
+def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any = None
+               ) -> tuple[CallMeta, Any]:
+    """Call an ALL step once (streams, if any, are bound to local feeds). ``prepared``:
+    its resources, made earlier (``StepWorker.open_call``); closed here either way."""
     spec = async_spec(box)
     if spec is not None:
         from . import aio
 
-        return aio.call_value(box, streams)
+        return aio.call_value(box, streams, prepared)
     meta = CallMeta()
     try:
         spec, static = load_spec(box)
         plan = CallPlan({**static, **(streams or {})}, [], [], spec.resources)
-        resources = Resources(plan, StepMode.ALL)
+        resources = prepared if prepared is not None else Resources(plan, StepMode.ALL)
     except Exception as exc:
         meta.setup_error = portable_error(exc, box[0])
         return meta, None

@@ -357,6 +357,40 @@ def interrupted(observer: Any) -> Any:
                 observers=[Observer(observer)])
 
 
+# -- resources whose factory raises --------------------------------------------------------
+class Link:
+    """A connection that cannot be made."""
+
+
+def unreachable() -> Link:
+    raise ConnectionError("no route to host")
+
+
+def fetched(numbers: int, link: Link) -> int:
+    return numbers
+
+
+def fetched_squared(squared: int, link: Link) -> int:
+    return squared
+
+
+def counted_with(numbers: Iterator[int], link: Link) -> int:
+    return sum(1 for _ in numbers)
+
+
+def resource_fails(where: str, rec: Recorder | None = None) -> Any:
+    """numbers (generator) -> a reader whose resource factory raises: an EACH step,
+    an EACH step behind another EACH step, or a step reading the whole stream."""
+    if where == "each":
+        steps = [step("numbers", fn=numbers), step("fetched", fn=fetched)]
+    elif where == "each_chain":
+        steps = [step("numbers", fn=numbers), step("squared", fn=squared),
+                 step("fetched_squared", fn=fetched_squared)]
+    else:
+        steps = [step("numbers", fn=numbers), step("counted_with", fn=counted_with)]
+    return make(f"resource_fails_{where}", N, steps, rec, resources={"link": unreachable})
+
+
 # -- stopping long calls (no ray.cancel) ----------------------------------------------------
 class Xm(NamedTuple):
     xs: list[int]

@@ -191,3 +191,18 @@ def test_stall_timeout(ray_session):
     with pytest.raises(StallError, match="Pipeline 'stuck': No progress for 1 s"):
         rp.run_mode("ray", rp.stuck_pipeline(), rp.N(1), stall_timeout=1.0)
     assert time.monotonic() - t0 < 6
+
+
+@pytest.mark.parametrize("where", ["each", "each_chain", "whole_stream"])
+def test_failing_resource_starts_nothing(mode, where):
+    """A reader whose resource factory raises ends the run with that exception, and,
+    as in-process, neither it nor the steps upstream of it were STARTED: a stream is
+    first read only once its readers have their resources."""
+    events = {}
+    for m in ("sync", mode):
+        rec = rp.Recorder()
+        with pytest.raises(ConnectionError, match="no route to host"):
+            rp.run_mode(m, rp.resource_fails(where, rec), rp.N(20))
+        events[m] = (rec.pipeline_events(), rec.per_step(), rec.error_summary())
+    assert events[mode] == events["sync"] == (
+        ["pipeline_started", "pipeline_failed"], {}, [])
