@@ -26,7 +26,7 @@ from . import aio
 from .errors import portable_error
 from .worker import (CallMeta, async_spec, call_value, each_batch, estimate_bytes, load_spec,
                      unpack)
-from .worker import forget_spec
+from .worker import forget_spec, open_for_call
 
 
 class FeedClosed(Exception):
@@ -183,14 +183,8 @@ class StepWorker:
         """Make the resources of a step that reads streams before it is called (the
         driver reports it STARTED then, as in-process); a factory's error, else None."""
         s = self._slot(slot)
-        try:
-            spec, _ = load_spec(box)
-            plan = CallPlan({}, [], [], spec.resources)
-            s.resources = aio.open_resources(plan, StepMode.ALL) if spec.is_async \
-                else Resources(plan, StepMode.ALL)
-        except Exception as exc:
-            return portable_error(exc, box[0])
-        return None
+        s.resources, error = open_for_call(box)
+        return error
 
     def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallMeta:
         """Create a generator step's iterator; ``skip`` items already delivered by an

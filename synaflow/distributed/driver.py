@@ -244,8 +244,11 @@ class _RayRun:
         self._deliver(ready)
 
     def _deliver(self, ready: list) -> None:
-        """Hand finished refs to the stages that wait for them."""
-        for ref, value in zip(ready, self._get(ready)):
+        """Hand finished refs to the stages that wait for them; a streaming task's
+        handle hands over its next object's ref, unread."""
+        handles = [r for r in ready if self.transport.is_handle(r)]
+        refs = [r for r in ready if not self.transport.is_handle(r)] if handles else ready
+        for ref, value in zip(refs, self._get(refs)):
             stage, callback, data = self.pending.pop(ref)
             if stage.done:
                 continue
@@ -253,6 +256,10 @@ class _RayRun:
                 stage.failed(value.exc, data)
                 continue
             callback(value, data)
+        for handle in handles:
+            stage, callback, data = self.pending.pop(handle)
+            if not stage.done:
+                callback(self.transport.next_ref(handle), data)
 
     def _get(self, refs: list) -> list:
         try:

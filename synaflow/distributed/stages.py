@@ -22,7 +22,7 @@ from ..execution.local_steps import consumer_type, publication_route
 from .connect import retry_classes
 from .refs import Remote
 from .streams import ChannelOut, CollectOut
-from .worker import CallMeta, NodeView, StepSpec, call_value, collect, pack
+from .worker import CallMeta, NodeView, StepSpec, call_value, call_value_opening, collect, pack
 
 
 class TerminalItems:
@@ -212,12 +212,38 @@ class ValueStage(Stage):
     def start(self) -> None:
         box = self.spec(inline=True, static=dict(self.plan.static),
                         resources=self.plan.resources)
+        if self.plan.resources:  # STARTED once the worker has made them, as in-process
+            submit = self.t.streamed_task(call_value_opening, self.task_options(), self.name)
+            self.handle = submit(box, None)
+            self.expect(self.handle, self._opening, 0)
+            return
         if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
             perform(self.tracker.start())
         submit = self.t.task(call_value, self.task_options(), self.name)
         meta_ref, data_ref = submit(box, None)
-        self.refs = [meta_ref]
         self.expect(meta_ref, self.value_result, data_ref)
+
+    def _opening(self, ref: Any, item: int) -> None:
+        """The objects of ``call_value_opening``: None once the resources exist (or
+        the ``CallMeta`` of a factory that raised), then the ``CallMeta``, then the
+        value's ref, which stays unread here."""
+        if item == 2:
+            self.value_result(self.meta, ref)
+            return
+        try:
+            value = self.t.get([ref])[0]
+        except Exception as exc:  # failed below the step's code, or Ray's retries ran out
+            self.failed(exc, None)
+            return
+        if item == 0 and value is None:
+            if not self.node.fn_kind.endswith("generator"):
+                perform(self.tracker.start())
+        elif item == 0:
+            self.value_result(value, None)
+            return
+        else:
+            self.meta = value
+        self.expect(self.handle, self._opening, item + 1)
 
     def abort(self) -> None:
         if not self.done:

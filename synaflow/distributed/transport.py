@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import time
+from collections import deque
 from typing import Any, Callable
 
 from . import stopping
@@ -74,6 +75,19 @@ class RayTransport:
         """A submitter for ``fn`` as a task with two returns (meta, data)."""
         prepared = self._remote(fn).options(num_returns=2, **options)
         return prepared.remote
+
+    def streamed_task(self, fn: Callable[..., Any], options: dict[str, Any], label: str
+                      ) -> Callable[..., Any]:
+        """A submitter for generator ``fn`` as a streaming task: a handle whose objects
+        arrive one by one (``wait`` on it, then ``next_ref``)."""
+        return self._remote(fn).options(num_returns="streaming", **options).remote
+
+    def is_handle(self, ref: Any) -> bool:
+        return isinstance(ref, self.ray.ObjectRefGenerator)
+
+    def next_ref(self, handle: Any) -> Any:
+        """The next object of a streaming task that ``wait`` reported ready."""
+        return next(handle)
 
     def actor(self, options: dict[str, Any], name: str, *, near: bool = False
               ) -> tuple[Any, str | None]:
@@ -180,6 +194,15 @@ class _LocalActor:
                                           thread_name_prefix="synaflow-debug-actor")
 
 
+class _LocalStream:
+    """A debug-mode streaming task's objects (it already ran)."""
+
+    def __init__(self, refs: list[LocalRef]) -> None:
+        self.refs = deque(refs)
+        self.future: cf.Future = cf.Future()
+        self.future.set_result(None)
+
+
 class LocalTransport:
     """One process, no Ray: the debug mode behind ``ray_run(..., debug=True)``."""
 
@@ -237,6 +260,30 @@ class LocalTransport:
                 future.set_exception(exc)
             return [self._ref(future, 0), self._ref(future, 1)]
         return submit
+
+    def streamed_task(self, fn: Callable[..., Any], options: dict[str, Any], label: str
+                      ) -> Callable[..., "_LocalStream"]:
+        """Run generator ``fn`` eagerly, as ``task`` runs functions; its objects are
+        handed out one by one, as a streaming task's."""
+        def submit(*args: Any) -> _LocalStream:
+            refs = []
+            try:
+                for item in fn(*_resolved(self._round_trip(args, f"arguments:{label}"))):
+                    future: cf.Future = cf.Future()
+                    future.set_result(self._out(item, label))
+                    refs.append(self._ref(future, None))
+            except Exception as exc:
+                future = cf.Future()
+                future.set_exception(exc)
+                refs.append(self._ref(future, None))
+            return _LocalStream(refs)
+        return submit
+
+    def is_handle(self, ref: Any) -> bool:
+        return isinstance(ref, _LocalStream)
+
+    def next_ref(self, handle: "_LocalStream") -> LocalRef:
+        return handle.refs.popleft()
 
     def actor(self, options: dict[str, Any], name: str = "", *, near: bool = False
               ) -> tuple[_LocalActor, str | None]:

@@ -392,6 +392,39 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any 
     return place(spec, describe(meta, value), value)
 
 
+@stoppable(lambda: (None, None))
+def open_for_call(box: tuple) -> tuple[Any, BaseException | None]:
+    """``(resources, None)`` of an ALL step, made before its call, or ``(None, the
+    error of the factory that raised)``."""
+    try:
+        spec, _ = load_spec(box)
+        plan = CallPlan({}, [], [], spec.resources)
+        if spec.is_async:
+            from . import aio
+
+            return aio.open_resources(plan, StepMode.ALL), None
+        return Resources(plan, StepMode.ALL), None
+    except Exception as exc:
+        return None, portable_error(exc, box[0])
+
+
+def call_value_opening(box: tuple, streams: dict[str, Any] | None = None) -> Any:
+    """``call_value`` for a step with resources, as a streaming task: it yields None
+    once the resources exist (the driver reports STARTED then, as in-process), then
+    the ``CallMeta`` and the value (None when it came back inline or failed). A
+    factory that raises ends it after one item: the ``CallMeta`` with the setup error."""
+    resources, error = open_for_call(box)
+    if resources is None:
+        meta = CallMeta()
+        meta.setup_error = error
+        yield meta
+        return
+    yield None
+    meta, value = call_value(box, streams, prepared=resources)
+    yield meta
+    yield value
+
+
 def materialized(spec: StepSpec, value: Any) -> tuple[BaseException | None, Any]:
     """``(error, value)`` of the step's materializer applied to ``value``."""
     try:

@@ -374,18 +374,25 @@ def fetched_squared(squared: int, link: Link) -> int:
     return squared
 
 
+def opened(n: int, link: Link) -> int:
+    return n
+
+
 def counted_with(numbers: Iterator[int], link: Link) -> int:
     return sum(1 for _ in numbers)
 
 
 def resource_fails(where: str, rec: Recorder | None = None) -> Any:
-    """numbers (generator) -> a reader whose resource factory raises: an EACH step,
-    an EACH step behind another EACH step, or a step reading the whole stream."""
+    """A step whose resource factory raises: a value step, or a reader of numbers (a
+    generator): an EACH step, one behind another EACH step, or a step reading the
+    whole stream."""
     if where == "each":
         steps = [step("numbers", fn=numbers), step("fetched", fn=fetched)]
     elif where == "each_chain":
         steps = [step("numbers", fn=numbers), step("squared", fn=squared),
                  step("fetched_squared", fn=fetched_squared)]
+    elif where == "value":
+        steps = [step("opened", fn=opened)]
     else:
         steps = [step("numbers", fn=numbers), step("counted_with", fn=counted_with)]
     return make(f"resource_fails_{where}", N, steps, rec, resources={"link": unreachable})
@@ -460,6 +467,33 @@ def flaky(xs: int, marks: str) -> int:
     if xs == 5 or (xs == 3 and first):
         raise ConnectionError(f"flaky {xs}")
     return xs
+
+
+def flaky_total(xs: list[int], marks: str, res: Tagged) -> int:
+    """A value step with a resource that fails on its first attempt."""
+    mark = os.path.join(marks, "tried-total")
+    first = not os.path.exists(mark)
+    with open(mark, "a") as f:
+        f.write("x")
+    if first:
+        raise ConnectionError("flaky total")
+    return sum(xs)
+
+
+def tagged_total(n: int, res: Tagged) -> int:
+    res.uses += 1
+    return sum(range(n + 1))
+
+
+def value_with_resource(rec: Recorder) -> Any:
+    return make("value_with_resource", N, [step("tagged_total", fn=tagged_total)], rec,
+                resources={"res": make_tagged})
+
+
+def flaky_value(rec: Recorder, **ray_options: Any) -> Any:
+    return make("flaky_value", Flaky, [step("flaky_total", fn=flaky_total,
+                                            ray=ray_options or None)],
+                rec, resources={"res": make_tagged})
 
 
 def flaky_pipeline(rec: Recorder, **ray_options: Any) -> Any:

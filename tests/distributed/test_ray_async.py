@@ -93,15 +93,14 @@ def test_async_resources(amode):
                          ids=["value", "each"])
 def test_failing_resource_is_fatal(amode, build):
     """A resource factory that raises ends the run with its own exception (a value
-    step's task, an EACH step's replica), as in async_run. (Per-step STARTED events
-    are not compared: the Ray runner reports a step started before its worker makes
-    its resources, for synchronous pipelines too.)"""
+    step's task, an EACH step's replica), as in async_run, with the same events: no
+    step was STARTED, as the worker made the resources before any was reported."""
     got, steps, errors = outcome(amode, build, ap.N(3))
     expected, expected_steps, expected_errors = outcome("async", build, ap.N(3))
     assert got == expected == ("ConnectionError", "no route to host")
     assert errors == expected_errors == []
-    assert steps[""] == expected_steps[""] == [("pipeline_started", ()),
-                                              ("pipeline_failed", ())]
+    assert steps == expected_steps == {"": [("pipeline_started", ()),
+                                            ("pipeline_failed", ())]}
 
 
 def test_generator_keeps_its_loop(amode):

@@ -186,3 +186,20 @@ def test_retry_exceptions(mode, tmp_path):
     else:  # no retries outside Ray: both items fail once
         assert out.outputs["flaky"] == [0, 1, 2, 4, 6, 7]
         assert errors == [("flaky", "ConnectionError", 3, 1), ("flaky", "ConnectionError", 4, 2)]
+
+
+def test_retry_exceptions_on_a_value_step_with_resources(mode, tmp_path):
+    """A value step with a resource runs as a streaming task on Ray; with
+    ``retry_exceptions`` its failed first attempt is run again (resource made again),
+    and it is reported STARTED once and COMPLETED, as if it had not failed."""
+    rec = rp.Recorder()
+    p = rp.flaky_value(rec, retry_exceptions=[ConnectionError], max_retries=2)
+    out = rp.run_mode(mode, p, rp.Flaky([1, 2, 3], str(tmp_path)))
+    steps = [e for e, _ in rec.per_step()["flaky_total"]]
+    if mode == "ray":
+        assert out.outputs == {"flaky_total": 6}
+        assert (tmp_path / "tried-total").read_text() == "xx"
+        assert steps == ["step_started", "step_completed"]
+    else:  # no retries outside Ray: the step fails, as in-process
+        assert out.outputs.get("flaky_total") is None
+        assert steps == ["step_started", "step_failed"]

@@ -193,11 +193,12 @@ def test_stall_timeout(ray_session):
     assert time.monotonic() - t0 < 6
 
 
-@pytest.mark.parametrize("where", ["each", "each_chain", "whole_stream"])
+@pytest.mark.parametrize("where", ["value", "each", "each_chain", "whole_stream"])
 def test_failing_resource_starts_nothing(mode, where):
-    """A reader whose resource factory raises ends the run with that exception, and,
-    as in-process, neither it nor the steps upstream of it were STARTED: a stream is
-    first read only once its readers have their resources."""
+    """A step whose resource factory raises ends the run with that exception, and, as
+    in-process, neither it nor the steps upstream of it were STARTED: a step reports
+    STARTED once its worker has made its resources, and a stream is first read only
+    once its readers have theirs."""
     events = {}
     for m in ("sync", mode):
         rec = rp.Recorder()
@@ -206,3 +207,17 @@ def test_failing_resource_starts_nothing(mode, where):
         events[m] = (rec.pipeline_events(), rec.per_step(), rec.error_summary())
     assert events[mode] == events["sync"] == (
         ["pipeline_started", "pipeline_failed"], {}, [])
+
+
+def test_value_step_with_resources_reports_as_in_process(mode):
+    """A value step with a resource (on Ray: a streaming task that says when the
+    resource exists) reports STARTED, COMPLETED and its output as in-process."""
+    events = {}
+    for m in ("sync", mode):
+        rec = rp.Recorder()
+        out = rp.run_mode(m, rp.value_with_resource(rec), rp.N(4)).outputs
+        events[m] = (out, rec.pipeline_events(), rec.per_step())
+    assert events[mode] == events["sync"]
+    assert events["sync"][0] == {"tagged_total": 10}
+    assert [e for e, _ in events["sync"][2]["tagged_total"]] == ["step_started",
+                                                                 "step_completed"]
