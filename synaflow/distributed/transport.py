@@ -96,13 +96,16 @@ class RayTransport:
         Without per-step options an idle pooled actor is reused. ``near`` places it
         on the driver's node: a generator's or stream reader's state and
         output then survive the loss of any other node. A step with options gets a
-        dedicated actor named after it (``pipeline.step#replica:run``)."""
+        dedicated actor named after it (``pipeline.step#replica:run``); ``near`` is
+        then a preference, as its options may need another node."""
         affinity = {}
         if near and "scheduling_strategy" not in options:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+            # A step with its own options may ask for what the driver's node lacks (a
+            # GPU, a custom resource): it prefers that node but may run elsewhere.
             affinity = {"scheduling_strategy": NodeAffinitySchedulingStrategy(
-                self.ray.get_runtime_context().get_node_id(), soft=False)}
+                self.ray.get_runtime_context().get_node_id(), soft=bool(options))}
         if not options:
             pool = "near" if near else "any"
             idle = _POOL["idle"].setdefault(pool, [])

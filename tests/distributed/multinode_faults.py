@@ -12,7 +12,8 @@ the nodes, whose results an ALL step collects in order. Two runs:
   stored on it are rebuilt from lineage).
 
 Prints one JSON line per run: items received, exactly once and in order, and
-the seconds it took.
+the seconds it took. A first run checks placement: a stream reader asking for a
+resource that only a worker node has runs on that node.
 """
 from __future__ import annotations
 
@@ -63,6 +64,21 @@ def build():
         step("collect", fn=collect)])
 
 
+def gather(source: Iterator[int]) -> tuple:
+    return sum(source), ray.get_runtime_context().get_node_id()
+
+
+def placed(cluster: Cluster, node) -> dict:
+    """A stream reader that needs a resource only a worker node has runs there (its
+    actor prefers the driver's node, but does not insist)."""
+    p = pipeline(name="placed", params=P, steps=[
+        step("source", fn=source),
+        step("gather", fn=gather, ray={"resources": {"special": 1}})])
+    total, node_id = ray_run(p, P(10, os.devnull), address=cluster.address,
+                             stall_timeout=60).outputs["gather"]
+    return {"run": "placed", "total": total, "on_special_node": node_id == node.node_id}
+
+
 def pids(path: str) -> list[int]:
     try:
         with open(path) as f:
@@ -109,9 +125,11 @@ def main() -> None:
     head = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
     cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
-        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        first = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1",
+                                 resources={"special": 1})
         second = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
+        print(json.dumps(placed(cluster, first)), flush=True)
         log = os.path.join(workdir, "kill")
         print(json.dumps(one_run("kill", cluster, n, log, lambda d: killer(log, d))),
               flush=True)

@@ -80,7 +80,8 @@ def test_a_failing_run_stops_long_calls_without_ray_cancel(ray_session, tmp_path
 def test_node_and_worker_loss_lose_nothing():
     """On a 3-node loopback cluster: killing an EACH worker and the generator's
     actor, then removing a worker node, mid-stream; both runs complete with every
-    item exactly once, in order (the generator was restarted and replayed)."""
+    item exactly once, in order (the generator was restarted and replayed). First, a
+    stream reader that needs a resource only a worker node has runs there."""
     workdir = tempfile.mkdtemp(prefix="sfr", dir="/tmp")  # short: Ray's socket paths
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": workdir,
            # Keep the loopback address when the driver connects (Ray would swap
@@ -94,8 +95,9 @@ def test_node_and_worker_loss_lose_nothing():
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     runs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
-    assert res.returncode == 0 and len(runs) == 2, res.stderr[-4000:]
-    kill, remove = runs
+    assert res.returncode == 0 and len(runs) == 3, res.stderr[-4000:]
+    placed, kill, remove = runs
+    assert placed == {"run": "placed", "total": 45, "on_special_node": True}
     assert kill["items"] == remove["items"] == 300
     assert kill["exact"] and remove["exact"]
     assert kill["generator_starts"] == 2  # killed once, restarted once
