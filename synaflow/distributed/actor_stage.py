@@ -112,7 +112,9 @@ class ActorStage(StreamStage):
         self.feeders = [Feeder(self, p, r) for p, r in streams.items()]
         self.count, self.pulling, self.started, self.ended = 0, False, False, False
         self.epoch, self.restarts = 0, 0
-        self.opened = not self.plan.resources  # generators: once started
+        # A stream step never holds its input back: its function may read the input
+        # when called, before it returns its iterator (and before ``start`` replies).
+        self.opened = self.node.is_stream or not self.plan.resources
         if self.node.is_stream:
             ref = self.t.call(self.actor, "start", self.slot, box, list(streams), 0,
                               name=f"{self.label}.start")
@@ -160,7 +162,7 @@ class ActorStage(StreamStage):
             perform(self.tracker.call_failed(meta.error)[0])
             self.finish()
         else:
-            self.started = self.opened = True
+            self.started = True
             self.open_sink()
             self.materialization_started()
 

@@ -382,6 +382,28 @@ def counted_with(numbers: Iterator[int], link: Link) -> int:
     return sum(1 for _ in numbers)
 
 
+def make_link() -> Link:
+    return Link()
+
+
+def sorted_with(numbers: Iterator[int], link: Link) -> Iterator[int]:
+    """Not a generator: reads its whole input stream when called, then streams on."""
+    return iter(sorted(numbers, reverse=True))
+
+
+def eager_stream_reader() -> Any:
+    """numbers -> a stream step with a resource that reads its input when called ->
+    a whole-stream reader."""
+    return make("eager_reader", N, [step("numbers", fn=numbers),
+                                    step("sorted_with", fn=sorted_with),
+                                    step("gathered_sorted", fn=gathered_sorted)],
+                resources={"link": make_link})
+
+
+def gathered_sorted(sorted_with: Iterator[int]) -> list:
+    return list(sorted_with)
+
+
 def resource_fails(where: str, rec: Recorder | None = None) -> Any:
     """A step whose resource factory raises: a value step, or a reader of numbers (a
     generator): an EACH step, one behind another EACH step, or a step reading the

@@ -221,3 +221,10 @@ def test_value_step_with_resources_reports_as_in_process(mode):
     assert events["sync"][0] == {"tagged_total": 10}
     assert [e for e, _ in events["sync"][2]["tagged_total"]] == ["step_started",
                                                                  "step_completed"]
+
+
+def test_stream_step_with_resources_reading_its_input_at_once(mode):
+    """A stream step with a resource whose function reads its whole input when
+    called: its input must flow before it has returned (no waiting for it first)."""
+    out = rp.run_mode(mode, rp.eager_stream_reader(), rp.N(5), stall_timeout=20)
+    assert out.outputs == {"gathered_sorted": [4, 3, 2, 1, 0]}
