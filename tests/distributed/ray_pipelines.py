@@ -474,6 +474,20 @@ def long_value_and_failure() -> Any:
                                    step("long_value", fn=long_value)])
 
 
+def long_value_with_resource(marks: str, res: Tagged) -> int:
+    _spin_marked("value", marks)
+    return 1
+
+
+def long_value_with_resource_and_failure() -> Any:
+    """As ``long_value_and_failure``, the long step holding a resource (on Ray: a
+    streaming task)."""
+    return make("long_value_res", Xm, [
+        step("fails_soon", fn=fails_soon, on_error=OnError.STOP),
+        step("long_value_with_resource", fn=long_value_with_resource)],
+        resources={"res": make_tagged})
+
+
 # -- retry_exceptions ---------------------------------------------------------------------
 class Flaky(NamedTuple):
     xs: list[int]

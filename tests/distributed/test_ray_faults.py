@@ -54,7 +54,8 @@ def stopped_marks(marks, timeout: float = 20.0) -> list[str]:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("pipeline", ["long_rows", "long_value_and_failure"])
+@pytest.mark.parametrize("pipeline", ["long_rows", "long_value_and_failure",
+                                      "long_value_with_resource_and_failure"])
 def test_a_failing_run_stops_long_calls_without_ray_cancel(ray_session, tmp_path,
                                                            monkeypatch, pipeline):
     """A run that fails while other calls run for 30 s (EACH rows under STOP; a value
