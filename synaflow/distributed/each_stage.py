@@ -79,12 +79,7 @@ class EachStage(StreamStage):
         self.replicas = self.run.opts.replicas(self.name, stateful=bool(plan.resources))
         self.actors: list[Any] = []
         if plan.resources:
-            self.opened, self.opening = False, self.replicas
-            for i in range(self.replicas):
-                self.actors.append(self.new_actor(i))
-                ref = self.t.call(self.actors[i][0], "open", self.slot, self.box,
-                                  name=f"{self.label}.open")
-                self.expect(ref, self._opened, i)
+            self._open_replicas()
         # A replica with max_concurrency=N runs N batches at once: keep all N busy.
         self.lanes = self.replicas * (
             int(self.options.get("max_concurrency", 1)) if self.actors else 1)
@@ -115,6 +110,15 @@ class EachStage(StreamStage):
             items = value if isinstance(value, (list, tuple, range, str)) else list(value)
             ref = self.t.put(items, f"param of step:{self.name}")
             self.sources[i] = StaticIn(Remote(ref), len(items))
+
+    def _open_replicas(self) -> None:
+        """Actor replicas, each asked to make its resources before any batch."""
+        self.opened, self.opening = False, self.replicas
+        for i in range(self.replicas):
+            self.actors.append(self.new_actor(i))
+            ref = self.t.call(self.actors[i][0], "open", self.slot, self.box,
+                              name=f"{self.label}.open")
+            self.expect(ref, self._opened, i)
 
     def _opened(self, error: BaseException | None, replica: int) -> None:
         """A replica made its resources (or could not: the run ends, as in-process)."""
