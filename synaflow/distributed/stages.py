@@ -212,7 +212,7 @@ class ValueStage(Stage):
     def start(self) -> None:
         box = self.spec(inline=True, static=dict(self.plan.static),
                         resources=self.plan.resources)
-        if self.plan.resources:  # STARTED once the worker has made them, as in-process
+        if self.plan.resources and self.t.streams:  # STARTED once the worker made them
             submit = self.t.streamed_task(call_value_opening, self.task_options(), self.name)
             self.handle = submit(box, None)
             self.expect(self.handle, self._opening, 0)

@@ -60,6 +60,8 @@ class RayTransport:
             _POOL.update(key=key, idle={}, remotes={}, cpus=None, made=0)
         self._fns: dict[Any, Any] = _POOL["remotes"]
         self._actor_cls = self._remote(StepWorker)
+        # Ray Client cannot run streaming tasks ("not currently supported").
+        self.streams = not ray.util.client.ray.is_connected()
 
     def _remote(self, obj: Any) -> Any:
         remote = self._fns.get(obj)
@@ -210,6 +212,7 @@ class LocalTransport:
     """One process, no Ray: the debug mode behind ``ray_run(..., debug=True)``."""
 
     debug = True
+    streams = True
 
     def __init__(self, *, serialize: bool = False, pipeline: str = "") -> None:
         self.serialize = serialize

@@ -110,6 +110,32 @@ def resources(address: str) -> dict:
     return out
 
 
+class Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+def make_counter() -> Counter:
+    return Counter()
+
+
+def counted_total(xs: list[int], counter: Counter) -> int:
+    counter.calls += 1
+    return sum(xs) * counter.calls
+
+
+def with_resources(address: str) -> dict:
+    """A value step with a resource (a streaming task on Ray), its events in order."""
+    from synaflow import Observer
+
+    events = []
+    p = pipeline(name="resourced_value", params=Xs, resources={"counter": make_counter},
+                 steps=[step("counted_total", fn=counted_total)],
+                 observers=[Observer(lambda ctx: events.append(ctx.event.value))])
+    out = ray_run(p, Xs([1, 2, 3]), address=address).outputs
+    return {"outputs": out, "events": events}
+
+
 def restarted(address: str | None = None) -> dict:
     """Runs on a local Ray, on a second one after ``ray.shutdown()`` in the same
     process (its first job has the same id), and on a third started by the runner."""

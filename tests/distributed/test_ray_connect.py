@@ -124,6 +124,17 @@ def test_joins_running_cluster(cluster, how):
     assert before and _running(cluster) == before
 
 
+@pytest.mark.parametrize("how", ["ray://", "address"])
+def test_value_step_with_resources_on_a_cluster(cluster, how):
+    """A value step with a resource runs as a streaming task; Ray Client cannot run
+    those, so there it is a plain task (reporting STARTED when submitted)."""
+    kind = "client_address" if how == "ray://" else "address"
+    out = _drive("with_resources", _address(cluster, kind), env=_env())
+    assert out == {"outputs": {"counted_total": 6},
+                   "events": ["pipeline_started", "step_started", "step_completed",
+                              "pipeline_completed"]}, out
+
+
 def test_failing_run_stops_its_rows_through_ray_client(cluster, tmp_path):
     """Over ``ray://`` the driver's stop reaches the cluster's key-value store: the
     long rows of a failing run end with RunStopped instead of running 30 s."""
