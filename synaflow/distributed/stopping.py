@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import heapq
+import os
 import sys
 import threading
 import time
@@ -136,20 +137,31 @@ _WATCHER: list = []
 _board: Callable[[str], bool] = _stopped
 
 
+def _after_fork() -> None:
+    """A forked child has none of its parent's threads: no watcher, no expiry thread,
+    no calls in progress (a step may fork, and call steps in the child)."""
+    _WATCHER.clear()
+    _EXPIRER.clear()
+    _ACTIVE.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _set_async_exc(thread: int, exc: Any) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
                                                None if exc is None else ctypes.py_object(exc))
 
 
-def _enter(slot: str) -> _Call:
-    call = _Call(slot)
+def _enter(call: _Call) -> None:
+    """Register ``call``. Once it is registered (the lock released) ``RunStopped`` may
+    arrive at any bytecode, so the caller does this inside its ``try``."""
     with _LOCK:
         _ACTIVE[id(call)] = call
         if not _WATCHER:
             watcher = threading.Thread(target=_watch, name="synaflow-stop-watch", daemon=True)
             _WATCHER.append(watcher)
             watcher.start()
-    return call
 
 
 def _leave(call: _Call) -> None:
@@ -211,9 +223,10 @@ def stoppable(stopped_value: Callable[[], Any]) -> Callable:
             slot = slot_of(box)
             if slot in _SEEN or slot in _LOCAL:
                 return stopped_value()
-            entry = _enter(slot)
+            entry = _Call(slot)
             try:
                 try:
+                    _enter(entry)
                     return fn(box, *args, **kwargs)
                 finally:
                     _leave(entry)

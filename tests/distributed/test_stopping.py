@@ -89,7 +89,7 @@ def test_the_interruption_never_escapes_the_call():
     thread.start()
     outcomes = []
     try:
-        for _ in range(5000):
+        for _ in range(20000):
             outcomes.append(spin(("run-e:step",), 0.00002))
             sum(range(20))  # bytecodes where a leaked exception would surface
     finally:
@@ -99,6 +99,22 @@ def test_the_interruption_never_escapes_the_call():
         pass
     assert set(outcomes) <= {"stopped", "done"} and "stopped" in outcomes
     assert log.count("started") == log.count("cleaned up")
+
+
+def test_a_stop_right_after_registering_is_caught(monkeypatch):
+    """The exception can arrive as soon as the call is registered, before the step's
+    function runs: it is still caught there (it once escaped from this window)."""
+    real_enter = stopping._enter
+
+    def enter_then_interrupted(call) -> None:
+        real_enter(call)
+        stopping.interrupt(call.slot)
+        sum(range(10))  # bytecodes: the exception arrives here, inside _enter
+
+    monkeypatch.setattr(stopping, "_enter", enter_then_interrupted)
+    log: list = []
+    assert spinner(log)(("run-i:step",), 0.0) == "stopped"
+    assert log == [] and not stopping._ACTIVE
 
 
 def test_an_async_call_waiting_on_the_loop_is_stopped():
@@ -149,6 +165,33 @@ def test_user_code_sees_a_base_exception():
     assert out == {"value": "stopped"} and caught == []
     assert issubclass(stopping.RunStopped, BaseException)
     assert not issubclass(stopping.RunStopped, Exception)
+
+
+def test_a_forked_child_watches_its_own_calls():
+    """After a fork the child starts its own watcher when it makes a call, so its
+    calls can be stopped too."""
+    import os
+
+    log: list = []
+    spinner(log)(("run-h:warm",), 0.0)  # the parent has a watcher now
+    assert stopping._WATCHER
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a long call, stopped from the child's own board
+        os.close(read)
+        try:
+            thread, out = in_thread(spinner([]), ("run-h:step",), 30.0)
+            time.sleep(0.05)
+            stopping.stop_locally("run-h:step")
+            thread.join(timeout=10)
+            os.write(write, str(out.get("value")).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == "stopped"
 
 
 @pytest.fixture(autouse=True)
