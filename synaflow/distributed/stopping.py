@@ -34,7 +34,6 @@ import os
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 NAMESPACE = "synaflow"
@@ -62,11 +61,20 @@ def slot_of(box: Any) -> str:
 
 
 # -- the driver's side ------------------------------------------------------------------------
-_LOCAL: deque = deque(maxlen=1024)  # slots stopped in this process (the debug mode's board)
+KNOWN = 1024  # stopped slots a process remembers (oldest forgotten first)
+_LOCAL: dict[str, None] = {}  # slots stopped in this process (the debug mode's board)
+
+
+def _remember(known: dict[str, None], slot: str) -> None:
+    """Add ``slot`` to an insertion-ordered set of at most ``KNOWN`` (a dict: every
+    call looks a slot up, so membership must not cost a scan)."""
+    known[slot] = None
+    while len(known) > KNOWN:
+        del known[next(iter(known))]
 
 
 def stop_locally(slot: str) -> None:
-    _LOCAL.append(slot)
+    _remember(_LOCAL, slot)
 
 
 _EXPIRING: list = []  # heap of (time to delete, slot)
@@ -132,7 +140,7 @@ class _Call:
 
 _LOCK = threading.Lock()
 _ACTIVE: dict[int, _Call] = {}
-_SEEN: deque = deque(maxlen=1024)  # slots this process already found stopped
+_SEEN: dict[str, None] = {}  # slots this process already found stopped
 _WATCHER: list = []
 _board: Callable[[str], bool] = _stopped
 
@@ -194,7 +202,7 @@ def _watch() -> None:
                 asked[slot] = now
                 if not _board(slot):
                     continue
-                _SEEN.append(slot)
+                _remember(_SEEN, slot)
             interrupt(slot)
         for slot in [s for s in asked if s not in age]:
             del asked[slot]

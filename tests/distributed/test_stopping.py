@@ -198,3 +198,12 @@ def test_a_forked_child_watches_its_own_calls():
 def _quiet_boards():
     yield
     stopping._LOCAL.clear()
+
+
+def test_a_process_remembers_the_latest_stops():
+    """At most KNOWN stopped slots are kept, the oldest forgotten first."""
+    for n in range(stopping.KNOWN + 5):
+        stopping.stop_locally(f"run-many:{n}")
+    assert len(stopping._LOCAL) == stopping.KNOWN
+    assert "run-many:0" not in stopping._LOCAL and f"run-many:{stopping.KNOWN + 4}" \
+        in stopping._LOCAL
