@@ -21,7 +21,7 @@ from typing import Any
 
 from ..core.types import StepMode
 from ..engine.core import CallPlan
-from ..execution.local_steps import Resources, check_output_kind
+from ..execution.local_steps import check_output_kind
 from . import aio
 from .errors import portable_error
 from .worker import (CallMeta, async_spec, call_value, each_batch, estimate_bytes, load_spec,
@@ -194,8 +194,7 @@ class StepWorker:
             spec, static = load_spec(box)
             plan = CallPlan({**static, **self._feeds(slot, streams, spec.is_async)}, [], [],
                             spec.resources)
-            s.resources = aio.open_resources(plan, StepMode.ALL) if spec.is_async \
-                else Resources(plan, StepMode.ALL)
+            s.resources = aio.resources_for(spec, plan, StepMode.ALL)
         except Exception as exc:
             meta.setup_error = portable_error(exc, box[0])
             return meta
@@ -278,8 +277,8 @@ class StepWorker:
     def _setup(self, s: _Slot, box: tuple) -> BaseException | None:
         spec, static = load_spec(box)
         try:
-            resources = (aio.open_resources if spec.is_async else Resources)(
-                CallPlan({}, [], [], spec.resources), StepMode.EACH)
+            resources = aio.resources_for(spec, CallPlan({}, [], [], spec.resources),
+                                          StepMode.EACH)
         except Exception as exc:
             return spec.error(exc)
         # Row kwargs need only the static values and the row wiring, so one per-row

@@ -133,8 +133,7 @@ class ActorStage(StreamStage):
             self.finish()
             return
         self.opened = True
-        if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
-            perform(self.tracker.start())
+        self.call_started()
         self._call()
 
     def _call(self) -> None:

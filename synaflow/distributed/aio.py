@@ -34,9 +34,9 @@ from ..core.types import StepMode
 from ..engine.core import CallPlan, RunCore
 from ..engine.tracker import value_count
 from ..execution.async_steps import AsyncResources
-from ..execution.local_steps import check_output_kind
+from ..execution.local_steps import Resources, check_output_kind
 from .errors import portable_error
-from .worker import (CallMeta, RowOutcomes, StepSpec, describe, load_spec, retrying,
+from .worker import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
                      row_calls)
 
 
@@ -160,6 +160,11 @@ def open_resources(plan: CallPlan, mode: StepMode) -> AsyncResources:
     return run_async(AsyncResources().open(plan, mode))
 
 
+def resources_for(spec: StepSpec, plan: CallPlan, mode: StepMode) -> Any:
+    """The step's resources, made as its pipeline makes them (awaited if async)."""
+    return open_resources(plan, mode) if spec.is_async else Resources(plan, mode)
+
+
 def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
                ) -> tuple[CallMeta, Any]:
     """``worker.call_value`` for an async step. Its inputs are fetched here, in the
@@ -167,9 +172,7 @@ def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
     try:
         spec, static = load_spec(box)
     except Exception as exc:
-        meta = CallMeta()
-        meta.setup_error = portable_error(exc, box[0])
-        return meta, None
+        return CallMeta(setup_error=portable_error(exc, box[0])), None
     meta, value = run_async(_call_value(spec, {**static, **(streams or {})}, box, prepared))
     if meta.error is None and meta.setup_error is None and meta.mat_error is None:
         from .objects import place  # small values inline, large ones in the store
@@ -180,25 +183,20 @@ def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
 
 async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple,
                       prepared: Any = None) -> tuple[CallMeta, Any]:
-    meta = CallMeta()
     try:
         plan = CallPlan(static, [], [], spec.resources)
         resources = prepared if prepared is not None else \
             await AsyncResources().open(plan, StepMode.ALL)
     except Exception as exc:
-        meta.setup_error = portable_error(exc, box[0])
-        return meta, None
+        return CallMeta(setup_error=portable_error(exc, box[0])), None
     try:
         value = await settle(spec.fn(**plan.static, **resources.values))
         check_output_kind(spec.node, value)
     except Exception as exc:
-        if retrying(box, spec, exc):
-            raise
-        meta.error = spec.error(exc)
-        return meta, None
+        return call_failed(box, spec, exc)
     finally:
         await resources.close()
-    meta.count = value_count(value)
+    meta = CallMeta(count=value_count(value))
     if spec.materializer is not None:
         try:
             value = await settle(spec.materializer(value))

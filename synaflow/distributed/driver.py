@@ -246,8 +246,9 @@ class _RayRun:
     def _deliver(self, ready: list) -> None:
         """Hand finished refs to the stages that wait for them; a streaming task's
         handle hands over its next object's ref, unread."""
-        handles = [r for r in ready if self.transport.is_handle(r)]
-        refs = [r for r in ready if not self.transport.is_handle(r)] if handles else ready
+        refs, handles = [], []
+        for ref in ready:
+            (handles if self.transport.is_handle(ref) else refs).append(ref)
         for ref, value in zip(refs, self._get(refs)):
             stage, callback, data = self.pending.pop(ref)
             if stage.done:

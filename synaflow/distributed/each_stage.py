@@ -163,7 +163,7 @@ class EachStage(StreamStage):
                               remaining=available if all_in else None)
             if available < size and not all_in and self.inflight:
                 break  # a fuller batch is on its way; keep the workers busy meanwhile
-            if not self.tracker.started and not self.run.readers_ready(self.out_step):
+            if not self.tracker.started and not self.run.readers_ready(self.last.name):
                 break  # no reader ready yet: in-process nothing would pull this step
             self._submit(min(size, available))
             progressed = True
@@ -177,14 +177,14 @@ class EachStage(StreamStage):
 
     # -- fusion -------------------------------------------------------------------------
     @property
-    def out_step(self) -> str:
-        """The step whose stream this stage's batches deliver (the last fused one)."""
-        return self.tail[-1].name if self.tail else self.name
+    def last(self) -> "EachStage":
+        """The stage whose stream this stage's batches deliver: itself, or the last
+        one fused into it."""
+        return self.tail[-1] if self.tail else self
 
     @property
     def out(self) -> Any:
-        """Where this stage's batches deliver: its own sink, or its last fused one's."""
-        return self.tail[-1].sink if self.tail else self.sink
+        return self.last.sink
 
     def _fuse(self) -> None:
         """Take over the chain of EACH consumers that can run in this stage's tasks."""
@@ -399,8 +399,7 @@ class EachStage(StreamStage):
 
     def blocked(self) -> str:
         if self.inflight and self.inflight[0].meta is not None:
-            last = self.tail[-1] if self.tail else self
-            return f"step '{last.name}' ({full_handoff(last.node)})"
+            return f"step '{self.last.name}' ({full_handoff(self.last.node)})"
         return f"step '{self.name}' waits for rows"
 
 

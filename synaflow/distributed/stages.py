@@ -103,6 +103,12 @@ class Stage:
         """The run is ending (fatal error, Ctrl-C): stop remote work at once."""
         self.done = True
 
+    def call_started(self) -> None:
+        """Report STARTED for the step's call, as LocalStep and AsyncLocalStep do; a
+        generator reports it with its first items instead."""
+        if not self.node.fn_kind.endswith("generator"):
+            perform(self.tracker.start())
+
     def halt(self) -> None:
         """Stop this stage's calls where they run (``stopping``), once. Never
         ``ray.cancel``: it can abort Ray 2.60's driver when a task ends meanwhile."""
@@ -217,8 +223,7 @@ class ValueStage(Stage):
             self.handle = submit(box, None)
             self.expect(self.handle, self._opening, 0)
             return
-        if not self.node.fn_kind.endswith("generator"):  # as LocalStep, AsyncLocalStep
-            perform(self.tracker.start())
+        self.call_started()
         submit = self.t.task(call_value, self.task_options(), self.name)
         meta_ref, data_ref = submit(box, None)
         self.expect(meta_ref, self.value_result, data_ref)
@@ -236,8 +241,7 @@ class ValueStage(Stage):
             self.failed(exc, None)
             return
         if item == 0 and value is None:
-            if not self.node.fn_kind.endswith("generator"):
-                perform(self.tracker.start())
+            self.call_started()
         elif item == 0:
             self.value_result(value, None)
             return

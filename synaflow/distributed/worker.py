@@ -366,25 +366,20 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any 
         from . import aio
 
         return aio.call_value(box, streams, prepared)
-    meta = CallMeta()
     try:
         spec, static = load_spec(box)
         plan = CallPlan({**static, **(streams or {})}, [], [], spec.resources)
         resources = prepared if prepared is not None else Resources(plan, StepMode.ALL)
     except Exception as exc:
-        meta.setup_error = portable_error(exc, box[0])
-        return meta, None
+        return CallMeta(setup_error=portable_error(exc, box[0])), None
     try:
         value = spec.fn(**plan.static, **resources.values)
         check_output_kind(spec.node, value)
     except Exception as exc:
-        if retrying(box, spec, exc):
-            raise
-        meta.error = spec.error(exc)
-        return meta, None
+        return call_failed(box, spec, exc)
     finally:
         resources.close()
-    meta.count = value_count(value)
+    meta = CallMeta(count=value_count(value))
     if spec.materializer is not None:
         meta.mat_error, value = materialized(spec, value)
         if meta.mat_error is not None:
@@ -392,18 +387,23 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any 
     return place(spec, describe(meta, value), value)
 
 
+def call_failed(box: tuple, spec: StepSpec, exc: Exception) -> tuple[CallMeta, None]:
+    """The outcome of a value call whose step raised ``exc``; raises it again instead
+    when Ray should retry the call (``retry_exceptions``)."""
+    if retrying(box, spec, exc):
+        raise exc
+    return CallMeta(error=spec.error(exc)), None
+
+
 @stoppable(lambda: (None, None))
 def open_for_call(box: tuple) -> tuple[Any, BaseException | None]:
     """``(resources, None)`` of an ALL step, made before its call, or ``(None, the
     error of the factory that raised)``."""
+    from . import aio
+
     try:
         spec, _ = load_spec(box)
-        plan = CallPlan({}, [], [], spec.resources)
-        if spec.is_async:
-            from . import aio
-
-            return aio.open_resources(plan, StepMode.ALL), None
-        return Resources(plan, StepMode.ALL), None
+        return aio.resources_for(spec, CallPlan({}, [], [], spec.resources), StepMode.ALL), None
     except Exception as exc:
         return None, portable_error(exc, box[0])
 
@@ -415,9 +415,7 @@ def call_value_opening(box: tuple, streams: dict[str, Any] | None = None) -> Any
     factory that raises ends it after one item: the ``CallMeta`` with the setup error."""
     resources, error = open_for_call(box)
     if resources is None:
-        meta = CallMeta()
-        meta.setup_error = error
-        yield meta
+        yield CallMeta(setup_error=error)
         return
     yield None
     meta, value = call_value(box, streams, prepared=resources)

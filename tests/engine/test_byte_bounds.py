@@ -313,12 +313,19 @@ def blobs(sizes: tuple) -> Iterator[bytes]:
         yield bytes([i]) * size
 
 
-def drink(blobs: Iterator[bytes]) -> list:
+def took(reader: str, blobs: Iterator[bytes], pause: float = 0.0) -> list:
+    """Read every blob, noting each as taken by ``reader``; the first bytes, in order."""
     out = []
     for b in blobs:
-        note("took", "drink", b[0], len(b))
+        note("took", reader, b[0], len(b))
         out.append(b[0])
+        if pause:
+            time.sleep(pause)
     return out
+
+
+def drink(blobs: Iterator[bytes]) -> list:
+    return took("drink", blobs)
 
 
 def sip(blob: bytes) -> int:
@@ -327,20 +334,11 @@ def sip(blob: bytes) -> int:
 
 
 def slow(blobs: Iterator[bytes]) -> list:
-    out = []
-    for b in blobs:
-        note("took", "slow", b[0], len(b))
-        out.append(b[0])
-        time.sleep(0.002)  # lets 'fast' run ahead as far as the bound allows
-    return out
+    return took("slow", blobs, 0.002)  # lets 'fast' run ahead as far as the bound allows
 
 
 def fast(blobs: Iterator[bytes]) -> list:
-    out = []
-    for b in blobs:
-        note("took", "fast", b[0], len(b))
-        out.append(b[0])
-    return out
+    return took("fast", blobs)
 
 
 async def ablobs(sizes: tuple) -> AsyncIterator[bytes]:
