@@ -63,11 +63,11 @@ class Stage:
         node = self.node
         view = NodeView(node.name, node.is_stream, node.output_contract,
                         None if node.output is None else True)
-        materializer = self.core.materializer(self.name) if node.materialize_output else None
+        materializer, collects = self.core.materialization(self.name) \
+            if node.materialize_output else (None, False)
         retry_on = retry_classes(self.options.get("retry_exceptions"))
         spec = StepSpec(key=self.slot, node=view, fn=node.fn, static=extra.pop("static"),
-                        materializer=materializer,
-                        collected_default=node.default_materializer,
+                        materializer=materializer, collected_default=collects,
                         ship_errors=self.run.ships_errors, retry_on=retry_on,
                         inline_max=self.run.inline_max(self.name, materializer),
                         pipeline=self.core.dag.name, **extra)

@@ -260,10 +260,13 @@ class RunCore:
         value = self.values[key] if key in self.values else self.values[producer]
         node = self.dag.steps.get(producer)
         if node is not None and node.materialize_output:
+            materializer, collects = self.materialization(producer)
+            if materializer is None and not node.is_stream:
+                return value  # a plain value reaches every consumer as itself (0.32.4)
             shape = node.shape_for(consumer)
             try:
-                return self.shape(value, shape, default_materializer=node.default_materializer
-                                  or node.materializer is None,
+                return self.shape(value, shape, default_materializer=collects
+                                  or materializer is None,
                                   **self._reshape_hook(producer, consumer))
             except (TypeError, ValueError) as exc:
                 raise TypeError(
@@ -335,6 +338,19 @@ class RunCore:
         if self.overrides is None:
             return node.materializer
         return self.overrides.materializers.resolve(name, node.materializer)
+
+    def materialization(self, name: str) -> tuple[Any, bool]:
+        """``(materializer, collects)`` for ``name``'s materialized output in this run.
+
+        ``materializer``: the override, else the compiled one (None: there is none).
+        ``collects``: it is the compiled built-in memory materializer, which only
+        collects, so every consumer gets its own shape of the collection. Any other
+        materializer, an override included (even of a step that had only the
+        default), makes one result that every consumer receives (0.32.4)."""
+        node = self.dag.steps[name]
+        overridden = self.overrides is not None \
+            and self.overrides.materializers.is_overridden(name)
+        return self.materializer(name), node.default_materializer and not overridden
 
     # -- outputs ---------------------------------------------------------------------------
     def publish(self, name: str, value: Any) -> None:

@@ -216,7 +216,11 @@ class StepTracker:
         effects = [Emit(self.observers, MaterializationFailedContext(
             **self._mat_base(MaterializationEvent.FAILED), exception=exc,
             consumer_type=consumer_type, materializer_name=name))]
-        self._flush()
+        held = self._flush()
+        if self._passing_through(exc):
+            # The stream's own failure ended the run (STOP) while it was collected:
+            # its held-back report and FAILED event still go out, once (0.32.4).
+            return effects + held, exc
         more, fatal = self.call_failed(exc)
         return effects + more, fatal
 

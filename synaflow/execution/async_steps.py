@@ -154,12 +154,12 @@ class AsyncLocalStep(StepRun):
             self.core.set_fatal(exc, self.name)
 
     async def _materialize(self, source: Any, *, stream: bool) -> Any:
-        materializer = self.core.materializer(self.name)
+        materializer, collects = self.core.materialization(self.name)
         ctype = consumer_type(self.core, self.node)
         label = getattr(materializer, "__name__", None) if materializer is not None else None
         await perform_async(self.tracker.materialization_started(ctype, label))
         try:
-            if stream and (materializer is None or self.node.default_materializer):
+            if stream and (materializer is None or collects):
                 value = await _collect(source)
             elif materializer is not None:
                 value = await _maybe_await(materializer(source))

@@ -198,7 +198,7 @@ class LocalStep(StepRun):
     def _materialize(self, source: Any, *, collected: bool) -> Any:
         """Collect (streams) and apply the materializer, with materialization events."""
         name = self.name
-        materializer = self.core.materializer(name)
+        materializer, collects = self.core.materialization(name)
         consumer_type = _consumer_type(self.core, self.node)
         label = getattr(materializer, "__name__", None) if materializer is not None else None
         perform(self.tracker.materialization_started(consumer_type, label))
@@ -207,7 +207,7 @@ class LocalStep(StepRun):
             # gets the stream itself, so it never has to hold all of it at once.
             streams = collected and getattr(materializer, "__synaflow_streams__", False)
             value = list(source) if collected and not streams else source
-            if materializer is not None and not (collected and self.node.default_materializer):
+            if materializer is not None and not (collected and collects):
                 value = materializer(value)
         except Exception as exc:
             effects, fatal = self.tracker.materialization_failed(exc, consumer_type, label)

@@ -93,6 +93,27 @@ def nested():
     return make("nested", Outer, [include("middle", fn=outer_sample, pipeline=nested_sub())])
 
 
+def digits(seed: int) -> Iterator[int]:
+    yield from range(seed)
+
+
+def digit_sum(digits: list[int]) -> int:
+    return sum(digits)
+
+
+def shown(inc: int) -> int:
+    return inc
+
+
+def digits_include():
+    """A stream inside an include, materialized for its consumer (the default
+    materializer; ``Scope("inc")("digits")`` is its override key)."""
+    sub = make("digits_sub", Job, [step("digits", fn=digits), step("digit_sum", fn=digit_sum)],
+               exports="digit_sum")
+    return make("digits_include", Job, [include("inc", fn=outer_sample, pipeline=sub),
+                                        step("shown", fn=shown)])
+
+
 CASES = [
     Case("include_simple", simple_include, Job(3), {"describe": "spread 7.0"}),
     Case("include_per_item", per_item_sub, Job(2), {"spreads": [1.0, 2.0]}),

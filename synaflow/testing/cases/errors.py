@@ -92,6 +92,19 @@ def producer_failure(policy: OnError):
     return build
 
 
+def collected_sum(flaky: list[int]) -> int:
+    return sum(flaky)
+
+
+def producer_failure_materialized(policy: OnError):
+    """The stream fails while it is collected for its consumer: the producer's error
+    materializer is still called, once, also when STOP ends the run (0.32.4)."""
+    def build():
+        return make(f"producer_failure_materialized_{policy.value}", Ids, [
+            step("flaky", fn=flaky, on_error=policy), step("collected_sum", fn=collected_sum)])
+    return build
+
+
 def liar(ids: list[int]) -> int:
     return iter(ids)  # type: ignore[return-value]
 
@@ -140,6 +153,11 @@ CASES = [
          errors=[("flaky", "RuntimeError", 3, 1)]),
     Case("producer_failure_stop", producer_failure(OnError.STOP), IDS,
          raises=PipelineStopException, errors=[("flaky", "RuntimeError", 3, 1)]),
+    Case("producer_failure_materialized_stop", producer_failure_materialized(OnError.STOP),
+         IDS, raises=PipelineStopException, errors=[("flaky", "RuntimeError", 3, 1)]),
+    Case("producer_failure_materialized_continue",
+         producer_failure_materialized(OnError.CONTINUE), IDS, {"collected_sum": 6},
+         status="completed_with_errors", errors=[("flaky", "RuntimeError", 3, 1)]),
     Case("output_kind_mismatch", output_kind, IDS, {"survivor": 6},
          status="completed_with_errors", errors=[("liar", "TypeError", 0, 1)]),
     Case("all_step_raises_threshold", all_threshold, IDS, raises=ThresholdExceededException),

@@ -6,8 +6,11 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from ...core.definition import step
+from ...core.naming import Scope
 from ...execution.overrides import ExecutionOverrides
+from ..asyncify import _async_handler
 from ..case import Case, make
+from . import composition, streams
 
 
 class Rows(NamedTuple):
@@ -84,27 +87,20 @@ def silenced(p):
     return ExecutionOverrides.empty(p)
 
 
-def sorted_desc(rows: list[int]) -> list[int]:
-    return sorted(rows, reverse=True)
+def tenfold(items: list[int]) -> list[int]:
+    return [x * 10 for x in items]
 
 
-def desc_first(sorted_desc: list[int]) -> int:
-    return sorted_desc[0]
-
-
-def materializer_override_p():
-    return make("materializer_override", Rows, [step("sorted_desc", fn=sorted_desc),
-                                                step("desc_first", fn=desc_first)])
-
-
-def reverse_again(value: list[int]) -> list[int]:
-    return list(reversed(value))
-
-
-def materializer_override(p):
-    ov = ExecutionOverrides.from_production(p)
-    ov.materializers["sorted_desc"] = reverse_again
-    return ov
+def override_materializer(key: str):
+    """Overrides with ``tenfold`` as the materializer of ``key``: a step that had only
+    the default materializer (0.32.4 applied it, and gave its result to every
+    consumer). An async pipeline gets it as an awaitable handler of the stream."""
+    def overrides(p):
+        ov = ExecutionOverrides.from_production(p)
+        ov.materializers[key] = _async_handler(tenfold) if p.dag.requires_async_runner \
+            else tenfold
+        return ov
+    return overrides
 
 
 def no_events(outcome) -> None:
@@ -122,4 +118,10 @@ CASES = [
          overrides=fake_conn_override),
     Case("observers_silenced", plain_once_per_step, ROWS, {"shared_plain": [1, 2, 3]},
          overrides=silenced, check=no_events),
+    Case("materializer_override_default", streams.shapes, streams.N(4),
+         {"kinds": ("list", "list")}, overrides=override_materializer("numbers")),
+    Case("materializer_override_every_consumer", streams.fanout_mixed, streams.N(3),
+         {"collected": ([10, 20, 30], [11, 21, 31])}, overrides=override_materializer("numbers")),
+    Case("materializer_override_scoped", composition.digits_include, composition.Job(3),
+         {"shown": 60}, overrides=override_materializer(Scope("inc")("digits"))),
 ]
