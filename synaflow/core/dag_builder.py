@@ -278,7 +278,8 @@ def _resolve_materializer(node: dict, nodes: dict, pipeline_def: Any, root: str,
     if raw is not None and not callable(raw):
         from .exceptions import PipelineShapeError
 
-        raise PipelineShapeError(f"materializer {raw!r} is not callable", pipeline=root,
+        raise PipelineShapeError(f"materializer for step '{node['name']}' is not callable "
+                                 f"(got {raw!r})", pipeline=root,
                                  step=node["name"], fix="pass a function or a factory")
     if raw is not None and not node["default_materializer"] and node["materialize_output"] \
             and getattr(raw, "__synaflow_delivers__", None) is None:
@@ -307,7 +308,8 @@ def _resolve_error_materializers(nodes: dict, pipeline_def: Any, root: str,
         if not callable(raw):
             from .exceptions import PipelineShapeError
 
-            raise PipelineShapeError(f"error_materializer {raw!r} is not callable",
+            raise PipelineShapeError(f"error materializer for step '{name}' is not "
+                                     f"callable (got {raw!r})",
                                      pipeline=root, step=name,
                                      fix="pass a function taking an ErrorContext")
         ctx = ErrorMaterializeContext(root, name, is_async_pipeline=flags[1])

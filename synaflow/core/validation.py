@@ -201,7 +201,8 @@ def check_terminal_streams(nodes: dict, exports: str | None, root: str) -> None:
         if is_stream_type(node["output"]) and not node["force_materialize"] \
                 and name != exports:
             raise PipelineDefinitionError(
-                f"returns a stream type ({get_type_name(node['output'])}) but its output is "
+                f"terminal step '{name}' returns a stream type "
+                f"({get_type_name(node['output'])}) but its output is "
                 "never materialized: no step consumes it", pipeline=root, step=name,
                 fix="add a consumer, set force_materialize=True to collect it into a list, "
                     "or export it")
@@ -218,7 +219,7 @@ def check_handler_shapes(nodes: dict, pipeline_observers: tuple, is_async: bool,
     for name, node in nodes.items():
         if node["materializer"] is not None:
             _check_shape(node["materializer"], "materializer", is_async, root, name)
-        _check_shape(node["error_materializer"], "error materializer", is_async, root, name)
+        _check_shape(node["error_materializer"], "error_materializer", is_async, root, name)
         _check_shape(node["fn"], "step function", is_async, root, name)
 
 

@@ -86,8 +86,8 @@ def _missing(param: str, declared: Any, table: Produced, *, pipeline: str,
           "resource in resources={{}}".format(param)
     if declared is not None and getattr(declared, "__module__", "builtins") != "builtins":
         text += f" (type '{get_type_name(declared)}')"
-        fix = (f"objects like '{get_type_name(declared)}' usually come from "
-               f"resources={{'{param}': factory}}; or {fix}")
+        fix = (f"did you forget to declare it in resources={{'{param}': factory}}? "
+               f"Objects like '{get_type_name(declared)}' usually come from there; or {fix}")
     if near:
         fix += f". Similar names that exist: {', '.join(near[:5])}"
     return PipelineDefinitionError(text, pipeline=pipeline, step=step, param=param, fix=fix)
@@ -182,7 +182,8 @@ def each_output_type(declared: Any, *, pipeline: str, step: str) -> Any:
         return None
     if is_stream_type(declared):
         raise PipelineDefinitionError(
-            f"Each-mode steps cannot return stream-like outputs (pipeline '{pipeline}', "
+            f"Each-mode steps cannot return stream-like outputs, as nested streams are not "
+            f"supported (pipeline '{pipeline}', "
             f"step '{step}' returns {get_type_name(declared)})", pipeline=pipeline, step=step,
             prefix=False,
             fix="return one item per call (EACH already yields a stream of results), or "

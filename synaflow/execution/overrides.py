@@ -84,7 +84,8 @@ class _Registry(MutableMapping[str, Any]):
 class MaterializerRegistry(_Registry):
     def _check(self, key: str, value: Any) -> Any:
         if not callable(value):
-            raise TypeError(f"materializer override for '{key}' must be callable, got "
+            none = " cannot be None: it" if value is None else ""
+            raise TypeError(f"materializer override for '{key}'{none} must be callable, got "
                             f"{type(value).__name__}")
         return value
 
@@ -99,7 +100,7 @@ class MaterializerRegistry(_Registry):
 class ObserverRegistry(_Registry):
     def _check(self, key: str, value: Any) -> Any:
         if not isinstance(value, list):
-            raise TypeError(f"observer override for '{key}' must be a list, got "
+            raise TypeError(f"observer override for '{key}' must be a list of observers, got "
                             f"{type(value).__name__}")
         source = "pipeline" if key == PIPELINE_SCOPE else "step"
         out = []
@@ -109,8 +110,8 @@ class ObserverRegistry(_Registry):
             elif isinstance(entry, Observer) or callable(entry):
                 out.append(ResolvedObserver(getattr(entry, "handler", entry), source))
             else:
-                raise TypeError(f"observer override for '{key}' has a non-callable entry "
-                                f"{entry!r}")
+                raise TypeError(f"observer override for '{key}' must contain only callables "
+                                f"or Observer registrations, got the entry {entry!r}")
         return out
 
     @classmethod
@@ -137,7 +138,8 @@ class ObserverRegistry(_Registry):
 class ResourceRegistry(_Registry):
     def _check(self, key: str, value: Any) -> Any:
         if value is None:
-            raise TypeError(f"resource override for '{key}' must not be None")
+            raise TypeError(f"resource override for '{key}' cannot be None: set a factory "
+                            "or an object, or delete the key to use the production factory")
         return value
 
     @classmethod

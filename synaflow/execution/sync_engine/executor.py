@@ -59,7 +59,7 @@ class PipelineExecutor:
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
                 f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types, so it "
-                "needs the asyncio runner: use `await async_run(...)` (or "
+                "must be executed with async_run(): use `await async_run(...)` (or "
                 "AsyncPipelineExecutor) instead of run()")
         self.overrides = overrides
         self.resource_factories = resource_factories
