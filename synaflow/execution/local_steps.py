@@ -68,7 +68,7 @@ class Resources:
             obj = use.provider() if callable(use.provider) else use.provider
             if hasattr(obj, "__aenter__") and not hasattr(obj, "__enter__"):
                 raise TypeError(
-                    f"resource '{use.name}' produced an async context manager, which the synchronous "
+                    f"resource '{use.name}' produced an async context manager, which the sync "
                     "runner cannot enter; use async_run() or a synchronous context manager")
             if hasattr(obj, "__enter__") and hasattr(obj, "__exit__"):
                 if mode is StepMode.EACH:
