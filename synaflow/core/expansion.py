@@ -140,6 +140,12 @@ def _check_include(inc: Any, *, root: str, chain: tuple[int, ...]) -> Any:
             "included", **where,
             fix=f"set exports='<step name>' on pipeline '{sub.name}' to say which step's "
                 "output the parent sees")
+    if sub.exports not in sub.dag.steps:
+        raise PipelineDefinitionError(
+            f"included pipeline '{sub.name}' exports '{sub.exports}', which names no step of "
+            "it, so it cannot be included", **where,
+            fix=f"set exports= on pipeline '{sub.name}' to one of its steps: "
+                f"{', '.join(sub.dag.steps)}")
     if not callable(inc.fn):
         raise PipelineDefinitionError("include() must have a callable 'fn' (the adapter)",
                                       **where, fix="pass fn=<function returning the params>")

@@ -359,3 +359,33 @@ def test_missing_import_inside_catalog_propagates(make_module):
     make_module("cli_bad_import", "import cli_definitely_missing_dependency\n")
     with pytest.raises(ModuleNotFoundError, match="cli_definitely_missing_dependency"):
         main(["--catalog", "cli_bad_import", "list"])
+
+
+LABELLED = """
+    from typing import NamedTuple
+    from synaflow import pipeline, step, PipelineRegistry
+
+    class P(NamedTuple):
+        path: str = "in.csv"
+
+    def load(path: str) -> int:
+        return len(path)
+
+    loader = pipeline(name="loader", params=P, exports="status/loaded.json",
+                      steps=[step("load", fn=load)])
+    catalog = PipelineRegistry()
+    catalog.add(loader)
+"""
+
+
+def test_exports_label_naming_no_step(capsys, make_module):
+    """0.32.4's CLI docs set ``exports="status/loaded.json"`` at top level: the module
+    imports, the label is shown, the pipeline runs (issue 22, item 1)."""
+    make_module("cli_labelled", LABELLED)
+    code, out, err = run_main(capsys, "--catalog", "cli_labelled", "info", "loader")
+    assert (code, err) == (0, "")
+    assert "exports: status/loaded.json" in out.splitlines()
+    code, out, _ = run_main(capsys, "--catalog", "cli_labelled", "info", "loader", "--json")
+    assert json.loads(out)["exports"] == "status/loaded.json"
+    code, out, _ = run_main(capsys, "--catalog", "cli_labelled", "validate")
+    assert (code, out) == (0, "ok: loader (1 steps)\n")

@@ -142,9 +142,11 @@ def _(compile):
     return compile(make([step("a", fn=one), None]))
 
 
-@case("exports_names_no_step", "exports='nope' names no step", ref=False)
+@case("include_exports_names_no_step", "exports 'status/loaded.json', which names no step",
+      "cannot be included", step="inc", ref=False)
 def _(compile):
-    return compile(make([step("a", fn=one)], exports="nope"))
+    sub = sub_pipeline(exports="status/loaded.json")
+    return compile(make([include("inc", fn=to_sub, pipeline=sub)]))
 
 
 @case("exports_not_a_name", "'exports' must be a step name", ref=False)

@@ -308,3 +308,24 @@ def test_adapter_params_by_name():
     p = pipeline(name="root", params=Root, steps=[
         include("inc", fn=adapter, pipeline=sub_pipeline())])
     assert list(p.dag.steps["inc__adapter"].deps) == ["n"]
+
+
+class LabelParams(NamedTuple):
+    n: int = 3
+
+
+def label_double(n: int) -> int:
+    return 2 * n
+
+
+def test_exports_label_at_top_level_runs_and_round_trips():
+    """A top-level ``exports`` naming no step is a label: the pipeline builds, runs as
+    without it, and the contract keeps the label (issue 22, item 1)."""
+    from synaflow import Dag, run
+
+    p = pipeline(name="labelled", params=LabelParams, exports="status/loaded.json",
+                 steps=[step("double", fn=label_double)])
+    assert p.dag.exports == "status/loaded.json"
+    assert run(p, LabelParams()).outputs == {"double": 6}
+    assert p.to_dict()["exports"] == "status/loaded.json"
+    assert Dag.from_dict(p.to_dict()).to_dict() == p.to_dict()
