@@ -16,6 +16,7 @@ from .dag import Binding
 from .exceptions import PipelineDefinitionError
 from .observers import Observer, ResolvedObserver
 from .types import OnError, StepMode
+from .validation import error_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,8 @@ def resolve_observers(entries: Any, source: str, *, pipeline: str, step: str | N
 def flat_from_step(step: Any, *, root: str) -> FlatStep:
     """A root-level ``step(...)`` as a FlatStep, wired later by name."""
     return FlatStep(
-        name=step.name, fn=step.fn, on_error=step.on_error, mode=step.mode, bindings=None,
+        name=step.name, fn=step.fn,
+        on_error=error_policy(step.on_error, root=root, step=step.name), mode=step.mode, bindings=None,
         materializer=step.materializer, error_materializer=step.error_materializer,
         observers=resolve_observers(step.observers, "step", pipeline=root, step=step.name),
         pipeline=root, parent_pipeline=None, scope=root,

@@ -42,13 +42,27 @@ def check_step_settings(f: Any, root: str) -> None:
     if mif < 1:
         raise PipelineDefinitionError(f"max_in_flight must be >= 1, got {mif}", **where,
                                       fix="use max_in_flight=1 for strict lockstep")
-    if not isinstance(f.on_error, OnError):
-        raise PipelineDefinitionError(f"on_error must be an OnError, found {f.on_error!r}",
-                                      **where, fix="OnError.CONTINUE or OnError.STOP")
+    error_policy(f.on_error, root=root, step=f.name)
     if not isinstance(f.mode, StepMode):
         raise PipelineDefinitionError(f"mode must be a StepMode, found {f.mode!r}", **where,
                                       fix="StepMode.AUTO, StepMode.EACH or StepMode.ALL")
     _check_threshold_values(f, where)
+
+
+def error_policy(value: Any, *, root: str, step: str) -> OnError:
+    """``on_error`` as an ``OnError``: the enum itself, or its value as a string in any
+    case (``"continue"``, ``"STOP"``), as 0.32.4 accepted; anything else is refused."""
+    if isinstance(value, OnError):
+        return value
+    if isinstance(value, str):
+        for choice in OnError:
+            if value.strip().lower() == choice.value:
+                return choice
+    raise PipelineDefinitionError(
+        f"on_error must be an OnError or one of "
+        f"{', '.join(repr(c.value) for c in OnError)}, found {value!r}",
+        pipeline=root, step=step, param="on_error",
+        fix="on_error=OnError.CONTINUE (or \"continue\"), or OnError.STOP (or \"stop\")")
 
 
 _BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,

@@ -351,9 +351,16 @@ def _(compile):
     return compile(make([step("a", fn=one, mode="each")]))
 
 
-@case("on_error_not_enum", "on_error must be an OnError", step="a", ref=False)
+@case("on_error_not_enum", "on_error must be an OnError or one of 'continue', 'stop'",
+      "found 'bogus'", step="a", param="on_error", ref=False)
 def _(compile):
-    return compile(make([step("a", fn=one, on_error="stop")]))
+    return compile(make([step("a", fn=one, on_error="bogus")]))
+
+
+@case("on_error_wrong_type", "on_error must be an OnError", "found 1", step="a",
+      param="on_error", ref=False)
+def _(compile):
+    return compile(make([step("a", fn=one, on_error=1)]))
 
 
 @case("max_in_flight_zero", "max_in_flight must be >= 1", step="a")
