@@ -14,12 +14,20 @@ from .exceptions import PipelineDefinitionError
 _MISSING = object()
 
 
+def _describes_itself(fn: Any) -> bool:
+    """A callable object carrying its own ``__signature__`` or ``__annotations__`` (a
+    ``MagicMock`` set up as a step, as 0.32.4's users do) is read from those, not from
+    its class's ``__call__``."""
+    own = getattr(fn, "__dict__", None)
+    return isinstance(own, dict) and ("__signature__" in own or "__annotations__" in own)
+
+
 def unwrap_callable(fn: Any) -> Any:
     """The function whose signature and hints describe ``fn`` (partials, instances)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
     if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
-            or inspect.isclass(fn)) and callable(fn):
+            or inspect.isclass(fn) or _describes_itself(fn)) and callable(fn):
         wrapped = getattr(fn, "__wrapped__", None)
         if wrapped is not None:  # functools.cache/lru_cache and other wrapper objects
             return unwrap_callable(wrapped)
@@ -55,7 +63,15 @@ def function_hints(fn: Callable[..., Any], *, pipeline: str, step: str) -> dict[
 
 
 def fn_kind(fn: Any) -> str:
-    """``sync``, ``sync_generator``, ``async`` or ``async_generator``."""
+    """``sync``, ``sync_generator``, ``async`` or ``async_generator``.
+
+    The object itself is asked first (an ``AsyncMock`` says it is a coroutine function
+    although its class's ``__call__`` is not), then what describes it.
+    """
+    if inspect.isasyncgenfunction(fn):
+        return "async_generator"
+    if inspect.iscoroutinefunction(fn):
+        return "async"
     target = unwrap_callable(fn)
     if inspect.isasyncgenfunction(target):
         return "async_generator"

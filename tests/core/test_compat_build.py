@@ -5,11 +5,16 @@ on at build time or in how its callables are inspected.
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Iterator
 from typing import NamedTuple
+from unittest.mock import AsyncMock, MagicMock, call
 
 import pytest
 
-from synaflow import OnError, PipelineStopException, pipeline, run, step
+from synaflow import (OnError, PipelineStopException, StepMode, async_run, pipeline, run,
+                      step)
 from synaflow.core.exceptions import PipelineDefinitionError
 
 
@@ -65,3 +70,66 @@ def test_on_error_other_values_refused(bad):
     text = str(info.value)
     assert "step 'check', parameter 'on_error'" in text
     assert "'continue', 'stop'" in text and f"found {bad!r}" in text
+
+
+# -- item 3: callables that are not functions ----------------------------------------------
+def mock_step(cls, **params: type):
+    """A mock set up as 0.32.4's own tests set up steps: its own signature and hints."""
+    mock = cls()
+    mock.__annotations__ = dict(params)
+    mock.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=t)
+         for n, t in params.items()])
+    return mock
+
+
+class Batch(NamedTuple):
+    items: list[int] = [1, 2, 3]
+
+
+def test_magicmock_wired_from_its_own_signature():
+    """A MagicMock taking ``item: int`` from a list is an EACH step typed ``int``."""
+    fn = mock_step(MagicMock, item=int)
+    p = pipeline(name="mocked", params=Batch, steps=[step("s", fn=fn)])
+    node = p.dag.steps["s"]
+    assert (node.mode, node.fn_kind, dict(node.deps)) == (StepMode.EACH, "sync", {"items": int})
+    run(p, Batch())
+    assert fn.call_args_list == [call(item=1), call(item=2), call(item=3)]
+
+
+def test_asyncmock_is_an_async_step():
+    """An AsyncMock is async (its class's ``__call__`` is not), and awaited per item."""
+    fn = mock_step(AsyncMock, item=int)
+    p = pipeline(name="mocked", params=Batch, steps=[step("s", fn=fn)])
+    assert p.dag.steps["s"].fn_kind == "async" and p.dag.steps["s"].mode is StepMode.EACH
+    asyncio.run(async_run(p, Batch()))
+    assert fn.await_args_list == [call(item=1), call(item=2), call(item=3)]
+
+
+def test_asyncmock_in_a_sync_pipeline_is_refused():
+    """Being async, it cannot sit behind a sync generator."""
+    def gen(items: list[int]) -> Iterator[int]:
+        yield from items
+
+    fn = mock_step(AsyncMock, gen=int)
+    with pytest.raises(PipelineDefinitionError, match="is UNRUNNABLE: it mixes async steps"):
+        pipeline(name="mixed", params=Batch, steps=[step("gen", fn=gen), step("s", fn=fn)])
+
+
+class AsyncCallable:
+    async def __call__(self, item: int) -> int:
+        return item * 2
+
+
+class SyncCallable:
+    def __call__(self, item: int) -> int:
+        return item + 1
+
+
+def test_callable_objects_read_from_their_call():
+    """Without their own signature, instances are read from ``__call__``."""
+    p = pipeline(name="objs", params=Batch, steps=[step("s", fn=AsyncCallable())])
+    assert p.dag.steps["s"].fn_kind == "async" and p.dag.steps["s"].mode is StepMode.EACH
+    assert asyncio.run(async_run(p, Batch())).outputs == {"s": [2, 4, 6]}
+    p = pipeline(name="objs", params=Batch, steps=[step("s", fn=SyncCallable())])
+    assert run(p, Batch()).outputs == {"s": [2, 3, 4]}
