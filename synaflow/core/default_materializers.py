@@ -58,6 +58,7 @@ import typing
 from typing import Any, Callable
 
 from .exceptions import ContractLoadError, PipelineDefinitionError
+from .protocols import implements, is_iterator
 from .signatures import qualified_ref
 from .types import ErrorContext, ErrorMaterializeContext, MaterializeContext
 
@@ -78,12 +79,12 @@ def _identity(x: Any) -> Any:
 
 def list_if_iterator(value: Any) -> Any:
     """A lazy iterator becomes a list (it could only be read once); other values pass."""
-    return list(value) if isinstance(value, cabc.Iterator) else value
+    return list(value) if is_iterator(value) else value
 
 
 async def collect_async(value: Any) -> Any:
     """Collect an async iterable or a sync iterator into a list; other values pass."""
-    if hasattr(value, "__aiter__"):
+    if implements(value, "__aiter__"):
         return [item async for item in value]
     return list_if_iterator(value)
 

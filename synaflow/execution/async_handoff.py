@@ -9,6 +9,7 @@ import asyncio
 from typing import Any, AsyncIterator, Callable
 
 from ..core.exceptions import FanoutStreamClosedError
+from ..core.protocols import implements
 from ..engine.channels import END, ITEM, PULL, FanoutState
 from ..engine.effects import perform_async
 from ..engine.stall import StallGuard
@@ -17,7 +18,7 @@ _DONE = object()
 
 
 async def _next_or_done(source: Any) -> Any:
-    if hasattr(source, "__anext__"):
+    if implements(source, "__anext__"):
         try:
             return await source.__anext__()
         except StopAsyncIteration:
@@ -27,7 +28,7 @@ async def _next_or_done(source: Any) -> Any:
 
 async def async_rows(sources: list) -> AsyncIterator[tuple]:
     """zip-longest over sync and async iterables, padding exhausted ones with None."""
-    iters = [s.__aiter__() if hasattr(s, "__aiter__") else iter(s) for s in sources]
+    iters = [s.__aiter__() if implements(s, "__aiter__") else iter(s) for s in sources]
     live = [True] * len(iters)
     while True:
         row = []

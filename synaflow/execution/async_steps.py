@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.protocols import is_async_context_manager, is_context_manager
 from ..core.types import StepMode
 from ..engine.effects import perform_async
 from .async_handoff import AsyncFanout, _maybe_await, each_rows_async, track_stream_async
@@ -61,18 +62,17 @@ class AsyncResources:
 
 
 def _is_context(obj: Any) -> bool:
-    return (hasattr(obj, "__aenter__") and hasattr(obj, "__aexit__")) or \
-        (hasattr(obj, "__enter__") and hasattr(obj, "__exit__"))
+    return is_async_context_manager(obj) or is_context_manager(obj)
 
 
 async def _enter(obj: Any) -> Any:
-    if hasattr(obj, "__aenter__"):
+    if is_async_context_manager(obj):
         return await obj.__aenter__()
     return obj.__enter__()
 
 
 async def _exit(obj: Any) -> None:
-    if hasattr(obj, "__aexit__"):
+    if is_async_context_manager(obj):
         await obj.__aexit__(None, None, None)
     else:
         obj.__exit__(None, None, None)

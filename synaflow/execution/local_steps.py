@@ -7,17 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..core.protocols import (is_async_context_manager, is_async_iterator,
+                              is_context_manager, is_iterator)
 from ..core.types import StepMode
 from ..engine.effects import perform
 from .sync_handoff import RowCall, SyncFanout, bounded, each_rows, track_stream
-
-
-def _is_iterator(value: Any) -> bool:
-    return hasattr(value, "__next__") and hasattr(value, "__iter__")
-
-
-def _is_async_iterator(value: Any) -> bool:
-    return hasattr(value, "__anext__") and hasattr(value, "__aiter__")
 
 
 def publication_route(node: Any) -> str:
@@ -37,13 +31,13 @@ def check_output_kind(node: Any, value: Any) -> None:
     """A step must return what it was compiled as (05 §6.3); TypeError otherwise."""
     stream = node.is_stream
     is_async = node.output_contract.runtime_kind == "async_stream"
-    ok_stream = _is_async_iterator(value) if is_async else _is_iterator(value)
+    ok_stream = is_async_iterator(value) if is_async else is_iterator(value)
     if stream and not ok_stream:
         kind = "an async" if is_async else "a sync"
         raise TypeError(f"step '{node.name}' is compiled as {kind} stream but returned "
                         f"{type(value).__name__} at runtime; return an iterator (yield)")
-    if not stream and node.output is not None and (_is_iterator(value)
-                                                   or _is_async_iterator(value)):
+    if not stream and node.output is not None and (is_iterator(value)
+                                                   or is_async_iterator(value)):
         raise TypeError(f"step '{node.name}' is compiled as a value-producing step but "
                         "returned an iterator at runtime; annotate it '-> Iterator[...]'")
 
@@ -66,11 +60,11 @@ class Resources:
         self.per_row: list[tuple[Any, Any]] = []
         for use in plan.resources:
             obj = use.provider() if callable(use.provider) else use.provider
-            if hasattr(obj, "__aenter__") and not hasattr(obj, "__enter__"):
+            if is_async_context_manager(obj) and not is_context_manager(obj):
                 raise TypeError(
                     f"resource '{use.name}' produced an async context manager, which the sync "
                     "runner cannot enter; use async_run() or a synchronous context manager")
-            if hasattr(obj, "__enter__") and hasattr(obj, "__exit__"):
+            if is_context_manager(obj):
                 if mode is StepMode.EACH:
                     self.per_row.append((use, obj))
                     continue

@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow.fs as pafs
 
+from synaflow.core.protocols import implements
 from synaflow.core.types import MaterializeContext
 
 from ._arrow_convert import ARROW_ITEMS, ArrowConversionError, Converter, items_of
@@ -272,7 +273,7 @@ class AsyncArrowMaterializer(ArrowMaterializer):
 
         from ._arrow_async import LoopPull, run_in_thread
 
-        if hasattr(value, "__aiter__"):
+        if implements(value, "__aiter__"):
             pull = LoopPull(value, asyncio.get_running_loop(), self.batch_rows, ARROW_ITEMS)
             return await run_in_thread(lambda: self.materialize(pull.items()),
                                        name=f"synaflow-arrow-{self.step_name}",

@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Callable, Iterable
 
 from synaflow.core.default_materializers import (callable_ref, collect_async, list_if_iterator,
                                                  resolve_factory)
+from synaflow.core.protocols import implements
 from synaflow.core.signatures import is_async_callable
 from synaflow.core.types import ErrorContext, ErrorMaterializeContext, MaterializeContext
 
@@ -87,7 +88,7 @@ class AsyncCompositeMaterializer(_Composite):
     __name__ = "run_composite_materializers_async"
 
     async def __call__(self, value: Any) -> Any:
-        was_stream = hasattr(value, "__aiter__")
+        was_stream = implements(value, "__aiter__")
         value = await collect_async(value)
         result = None
         for stage in self.stages:

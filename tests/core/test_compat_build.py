@@ -133,3 +133,92 @@ def test_callable_objects_read_from_their_call():
     assert asyncio.run(async_run(p, Batch())).outputs == {"s": [2, 4, 6]}
     p = pipeline(name="objs", params=Batch, steps=[step("s", fn=SyncCallable())])
     assert run(p, Batch()).outputs == {"s": [2, 3, 4]}
+
+
+# -- item 4: run-time duck typing ----------------------------------------------------------
+class Db:
+    pass
+
+
+MOCK_DB = MagicMock(name="db")
+
+
+def open_mock_db() -> Db:
+    return MOCK_DB
+
+
+def use_db(n: int, conn: Db) -> int:
+    SEEN.append(conn)
+    return n
+
+
+async def use_db_async(n: int, conn: Db) -> int:
+    SEEN.append(conn)
+    return n
+
+
+SEEN: list = []
+
+
+class One(NamedTuple):
+    n: int = 1
+
+
+@pytest.mark.parametrize("fn,runner", [(use_db, run), (use_db_async, async_run)])
+def test_mock_resource_is_handed_over_as_itself(fn, runner):
+    """A MagicMock resource is the resource, not ``mock.__enter__()``."""
+    SEEN.clear()
+    MOCK_DB.reset_mock()
+    p = pipeline(name="mockdb", params=One, resources={"conn": open_mock_db},
+                 steps=[step("use", fn=fn)])
+    result = runner(p, One())
+    if asyncio.iscoroutine(result):
+        asyncio.run(result)
+    assert SEEN == [MOCK_DB] and SEEN[0] is MOCK_DB
+    assert not MOCK_DB.__enter__.called and not MOCK_DB.__aenter__.called
+
+
+MOCK_VALUE = MagicMock(name="ids")
+
+
+def existing_ids(n: int) -> set[int]:
+    return MOCK_VALUE
+
+
+def consume_ids(existing_ids: set[int]) -> None:
+    SEEN.append(existing_ids)
+
+
+async def existing_ids_async(n: int) -> set[int]:
+    return MOCK_VALUE
+
+
+async def consume_ids_async(existing_ids: set[int]) -> None:
+    SEEN.append(existing_ids)
+
+
+@pytest.mark.parametrize("fns,runner", [((existing_ids, consume_ids), run),
+                                        ((existing_ids_async, consume_ids_async), async_run)])
+def test_mock_value_is_passed_on_as_a_value(fns, runner):
+    """A MagicMock returned by a value step is a value, not an iterator."""
+    SEEN.clear()
+    p = pipeline(name="mockvalue", params=One, steps=[step("existing_ids", fn=fns[0]),
+                                                      step("consume", fn=fns[1])])
+    result = runner(p, One())
+    if asyncio.iscoroutine(result):
+        asyncio.run(result)
+    assert len(SEEN) == 1 and SEEN[0] is MOCK_VALUE
+
+
+def test_protocols_ignore_mock_proxies():
+    from contextlib import nullcontext
+
+    from synaflow.core.protocols import (is_async_context_manager, is_async_iterator,
+                                         is_context_manager, is_iterator)
+
+    mock = MagicMock()
+    assert not any(f(mock) for f in (is_iterator, is_async_iterator, is_context_manager,
+                                      is_async_context_manager))
+    assert is_iterator(iter([1])) and not is_iterator([1])
+    assert is_context_manager(nullcontext()) and is_async_context_manager(nullcontext())
+    assert is_context_manager(mock.__enter__) is False
