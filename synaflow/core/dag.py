@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal
 
-from .frozen import EMPTY, FrozenDict
+from .frozen import EMPTY, FrozenDict, freeze_sequences
 from .types import OnError, StepMode
 
 if typing.TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +117,9 @@ class DagNode:
     description: str = ""
     max_in_flight_bytes: int | None = None
 
+    def __post_init__(self) -> None:
+        freeze_sequences(self)
+
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
@@ -166,6 +169,9 @@ class Dag:
     exports: str | None = None
     description: str = ""
     flat: tuple[Any, ...] = field(default=(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        freeze_sequences(self, skip=("flat",))
 
     # -- mapping behaviour over steps -------------------------------------------------
     def __getitem__(self, name: str) -> DagNode:

@@ -222,3 +222,37 @@ def test_protocols_ignore_mock_proxies():
     assert is_iterator(iter([1])) and not is_iterator([1])
     assert is_context_manager(nullcontext()) and is_async_context_manager(nullcontext())
     assert is_context_manager(mock.__enter__) is False
+
+
+# -- item 5: list fields of the frozen contract --------------------------------------------
+def each_item(item: int) -> int:
+    return item
+
+
+def each_sum(each_item: list[int]) -> int:
+    return sum(each_item)
+
+
+def test_list_fields_compare_equal_to_lists():
+    """``node.each_mode_deps == ["items"]`` holds as in 0.32.4, and stays read-only,
+    hashable, a JSON array, and the same after pickling."""
+    import json
+    import pickle
+
+    p = pipeline(name="lists", params=Batch, steps=[step("each_item", fn=each_item),
+                                                    step("each_sum", fn=each_sum)])
+    node = p.dag.steps["each_item"]
+    assert node.each_mode_deps == ["items"] and ["items"] == node.each_mode_deps
+    assert not node.each_mode_deps != ["items"] and node.each_mode_deps != ["other"]
+    assert node.consumers == ["each_sum"] and node.each_mode_deps == ("items",)
+    assert p.dag.steps["each_sum"].materialized_deps == ["each_item"]
+    assert p.dag.pipeline_observers == [] and p.dag.steps["each_sum"].each_mode_deps == []
+    assert hash(node.each_mode_deps) == hash(("items",)) and hash(node) == hash(node)
+    assert json.loads(json.dumps({"d": node.each_mode_deps})) == {"d": ["items"]}
+    again = pickle.loads(pickle.dumps(node))
+    assert again.each_mode_deps == ["items"] and again == node
+    with pytest.raises((TypeError, AttributeError)):
+        node.each_mode_deps.append("x")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        node.each_mode_deps[0] = "x"  # type: ignore[index]
+    assert node.consumers + ["more"] == ["each_sum", "more"]
