@@ -270,8 +270,8 @@ def _resolve_materializer(node: dict, nodes: dict, pipeline_def: Any, root: str,
     from .default_materializers import resolve_factory
 
     raw = node["flat"].materializer
-    if raw is None and node["consumers"]:
-        raw = pipeline_def.materializer
+    if raw is None and (node["consumers"] or node["force_materialize"]):
+        raw = pipeline_def.materializer  # a terminal step only when it asks to be materialized
     if raw is None:
         raw = _default_materializer(node)
     node["default_materializer"] = raw is memory_materializer_factory

@@ -85,6 +85,8 @@ def consumer_type_for_factory(node: dict[str, Any], nodes: dict[str, dict]) -> A
             return declared
     if consumers:
         return _normalise_stream_consumer(declared_for(consumers[0], node["name"]))
+    if node["force_materialize"]:
+        return list  # a terminal step that asks to be materialized is collected into a list
     return None
 
 

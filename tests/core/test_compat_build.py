@@ -256,3 +256,49 @@ def test_list_fields_compare_equal_to_lists():
     with pytest.raises(TypeError):
         node.each_mode_deps[0] = "x"  # type: ignore[index]
     assert node.consumers + ["more"] == ["each_sum", "more"]
+
+
+# -- item 6: a pipeline-level materializer reaches a force-materialized terminal step -------
+def count_up(n: int) -> Iterator[int]:
+    yield from range(n)
+
+
+def as_tuple(value):
+    return tuple(value)
+
+
+async def as_tuple_async(value):
+    return tuple([v async for v in value])
+
+
+def test_pipeline_materializer_applies_to_forced_terminal_step():
+    p = pipeline(name="forced", params=One, materializer=as_tuple,
+                 steps=[step("count_up", fn=count_up, force_materialize=True)])
+    assert p.dag.steps["count_up"].materializer is as_tuple
+    assert run(p, One(3)).outputs == {"count_up": (0, 1, 2)}
+
+
+def test_pipeline_materializer_skips_plain_terminal_step():
+    def total(count_up: list[int]) -> int:
+        return sum(count_up)
+
+    p = pipeline(name="plain", params=One, materializer=as_tuple,
+                 steps=[step("count_up", fn=count_up), step("total", fn=total)])
+    assert p.dag.steps["total"].materializer is None
+    assert run(p, One(3)).outputs == {"total": 3}
+
+
+def test_pipeline_materializer_shape_mismatch_on_forced_terminal_is_a_build_error():
+    with pytest.raises(PipelineDefinitionError,
+                       match="materializer 'as_tuple_async' is async but the pipeline runs "
+                             "synchronously"):
+        pipeline(name="forced", params=One, materializer=as_tuple_async,
+                 steps=[step("count_up", fn=count_up, force_materialize=True)])
+
+
+def test_memory_materializer_factory_collects_forced_terminal_into_a_list():
+    from synaflow.materializers import memory_materializer
+
+    p = pipeline(name="forced", params=One, materializer=memory_materializer(),
+                 steps=[step("count_up", fn=count_up, force_materialize=True)])
+    assert run(p, One(3)).outputs == {"count_up": [0, 1, 2]}
