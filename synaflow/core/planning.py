@@ -33,7 +33,16 @@ def materialize_reasons(name: str, node: dict[str, Any], nodes: dict[str, dict])
             reasons.add("consumer_requires_materialized_type")
         if c["force_materialize"]:
             reasons.add("consumer_force_materialize")
+        if _is_stream_producer(node) and name not in c["each"] and any(
+                b.producer == name and b.declared_type is None for b in c["bindings"]):
+            reasons.add("consumer_unannotated")  # a barrier: it receives the collected list
     return tuple(sorted(reasons))
+
+
+def _is_stream_producer(node: dict[str, Any]) -> bool:
+    out = node["output"]
+    return node["mode"] is StepMode.EACH or is_sync_stream_type(out) \
+        or is_async_stream_type(out)
 
 
 def declared_for(consumer: dict[str, Any], producer: str) -> Any:
@@ -62,7 +71,9 @@ def shape(producer: str, consumer: dict[str, Any]) -> str:
     if producer in consumer["each"]:
         return "items"
     declared = declared_for(consumer, producer)
-    origin = origin_of(declared) if declared is not None else None
+    if declared is None:
+        return "list"  # an unannotated consumer is a barrier over the collected items
+    origin = origin_of(declared)
     if origin in _SHAPES:
         return _SHAPES[origin]
     if isinstance(origin, type):
@@ -91,12 +102,13 @@ def consumer_type_for_factory(node: dict[str, Any], nodes: dict[str, dict]) -> A
 
 
 def _normalise_stream_consumer(tp: Any) -> Any:
-    """A ``Generator[...]`` or unannotated stream consumer reads like ``Iterator[...]``.
+    """A ``Generator[...]`` stream consumer reads like ``Iterator[...]``; an unannotated
+    one is a barrier that receives the collected ``list``.
 
-    0.32.4 refused both ("Cannot infer memory materializer"); they mean a lazy stream.
+    0.32.4 refused both ("Cannot infer memory materializer").
     """
     if tp is None:
-        return cabc.Iterator
+        return list
     origin = typing.get_origin(tp)
     if origin is cabc.Generator:
         return cabc.Iterator[typing.get_args(tp)[0]]  # type: ignore[index]

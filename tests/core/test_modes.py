@@ -244,7 +244,7 @@ CONSUMPTION = [
     ("materialized", {"src": set[int]}, "set"),
     ("materialized", {"src": tuple[int, ...]}, "tuple"),
     ("stream", {"src": Iterator[int]}, "iter"),
-    ("barrier_only", {"src": None}, "as_is"),
+    ("barrier_only", {"src": None}, "list"),
 ]
 
 

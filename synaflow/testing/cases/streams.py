@@ -208,7 +208,21 @@ def byte_bounded(fanout: bool):
     return build
 
 
+def unannotated(numbers, doubled) -> tuple:  # noqa: ANN001 (no annotations on purpose)
+    return type(numbers).__name__, numbers, type(doubled).__name__, doubled
+
+
+def unannotated_barrier():
+    """Unannotated consumers of a stream and of an EACH step are barriers: the upstream
+    steps run and each receives the collected list (0.32.4 could not plan them)."""
+    return make("unannotated_barrier", N, [step("numbers", fn=numbers),
+                                           step("doubled", fn=doubled),
+                                           step("unannotated", fn=unannotated)])
+
+
 CASES = [
+    Case("unannotated_barrier", unannotated_barrier, N(3),
+         {"unannotated": ("list", [1, 2, 3], "list", [2, 4, 6])}),
     Case("gen_each_sum", gen_each_sum(1), N(5), {"summed": 30}),
     Case("gen_each_sum_bounded", gen_each_sum(3), N(7), {"summed": 56}),
     Case("all_chain", all_chain, N(9), {"count_evens": 4}),
