@@ -108,6 +108,7 @@ def _observers(entries: list | None, pipeline: str, step: str | None) -> tuple:
 
 def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: dict,
           done: dict[str, DagNode]) -> DagNode:
+    from .expansion import scoped_fn
     from .signatures import function_hints, output_annotation
     from .wiring import each_output_type
 
@@ -124,7 +125,9 @@ def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: 
     for b in bindings:
         deps.setdefault(b.producer, b.declared_type)
     return DagNode(
-        name=name, fn=fn, deps=FrozenDict(deps), output=output,
+        name=name, deps=FrozenDict(deps), output=output,
+        fn=scoped_fn(fn, bindings, included=e.get("parent_pipeline") is not None
+                     and not e.get("is_adapter")),
         on_error=OnError(e["on_error"]), mode=mode, each_mode_deps=tuple(e["each_mode_deps"]),
         dataset_param_names=FrozenDict(e.get("dataset_param_names") or {}), bindings=bindings,
         materializer=_materializer(e, "materializer", where),

@@ -14,7 +14,8 @@ from .dag import Dag, DagNode
 from .default_materializers import (log_error_materializer_factory,
                                     memory_materializer_factory)
 from .exceptions import PipelineDefinitionError
-from .expansion import FlatStep, flat_from_include, flat_from_step, resolve_observers
+from .expansion import (FlatStep, flat_from_include, flat_from_step, resolve_observers,
+                        scoped_fn)
 from .frozen import FrozenDict
 from .naming import get_base_dataset_name
 from .planning import (check_asymmetric_lockstep, check_materializing_consumers,
@@ -340,7 +341,9 @@ def _freeze(node: dict, pipeline_observers: tuple) -> DagNode:
         if b.param != b.producer and b.attr is None:
             renamed.setdefault(b.producer, b.param)
     return DagNode(
-        name=node["name"], fn=f.fn, deps=FrozenDict(deps), output=node["output"],
+        name=node["name"], output=node["output"], deps=FrozenDict(deps),
+        fn=scoped_fn(f.fn, node["bindings"],
+                     included=f.parent_pipeline is not None and not f.is_adapter),
         on_error=f.on_error, mode=node["mode"], each_mode_deps=node["each"],
         dataset_param_names=FrozenDict(renamed), bindings=node["bindings"],
         materializer=node["materializer"], error_materializer=node["error_materializer"],

@@ -26,13 +26,15 @@ def unwrap_callable(fn: Any) -> Any:
     """The function whose signature and hints describe ``fn`` (partials, instances)."""
     while isinstance(fn, functools.partial):
         fn = fn.func
-    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
-            or inspect.isclass(fn) or _describes_itself(fn)) and callable(fn):
-        wrapped = getattr(fn, "__wrapped__", None)
-        if wrapped is not None:  # functools.cache/lru_cache and other wrapper objects
-            return unwrap_callable(wrapped)
-        return getattr(type(fn), "__call__", fn)
-    return fn
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn) \
+            or inspect.isclass(fn) or not callable(fn):
+        return fn
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None:  # functools.cache/lru_cache, included steps, other wrappers
+        return unwrap_callable(wrapped)
+    if _describes_itself(fn):
+        return fn
+    return getattr(type(fn), "__call__", fn)
 
 
 def parameters(fn: Callable[..., Any]) -> list[str]:
@@ -165,6 +167,10 @@ def callable_name(obj: Any) -> str | None:
 
 def qualified_ref(obj: Any) -> str | None:
     """``module:qualname`` when importing it gives back the same object, else None."""
+    from .expansion import ScopedStepFn
+
+    if isinstance(obj, ScopedStepFn):
+        obj = obj.__wrapped__
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
     if not module or not qualname or "<" in qualname:

@@ -302,3 +302,83 @@ def test_memory_materializer_factory_collects_forced_terminal_into_a_list():
     p = pipeline(name="forced", params=One, materializer=memory_materializer(),
                  steps=[step("count_up", fn=count_up, force_materialize=True)])
     assert run(p, One(3)).outputs == {"count_up": [0, 1, 2]}
+
+
+# -- item 8: included steps expose the prefixed dependencies ----------------------------
+class ChildParams(NamedTuple):
+    items: list[int]
+    factor: int
+
+
+def child_emit(items: list[int]) -> Iterator[int]:
+    yield from items
+
+
+def child_multiply(emit: int, factor: int) -> int:
+    return emit * factor
+
+
+async def child_scale_async(factor: int) -> int:
+    return factor * 2
+
+
+def adapt(items: list[int], factor: int) -> ChildParams:
+    return ChildParams(items=items, factor=factor)
+
+
+async def adapt_async(items: list[int], factor: int) -> ChildParams:
+    return ChildParams(items=items, factor=factor)
+
+
+def nested_parent(multiply=child_multiply):
+    from synaflow import include
+
+    child = pipeline(name="Child", params=ChildParams, exports="multiply",
+                     steps=[step("emit", fn=child_emit), step("multiply", fn=multiply)])
+    return pipeline(name="Parent", params=ChildParams,
+                    steps=[include("child", pipeline=child, fn=adapt)])
+
+
+def test_included_step_signature_names_prefixed_dependencies():
+    """As 0.32.4's expansion: keyword-only, sibling steps prefixed, params fields through
+    the adapter (typed as the sub-pipeline's params class)."""
+    parent = nested_parent()
+    fn = parent.dag.steps["child"].fn
+    sig = inspect.signature(fn)
+    assert list(sig.parameters) == ["child__emit", "child__adapter"]
+    assert sig.parameters["child__emit"].annotation is int
+    assert sig.parameters["child__adapter"].annotation is ChildParams
+    assert all(p.kind is p.KEYWORD_ONLY for p in sig.parameters.values())
+    assert fn.__name__ == "child_multiply" and fn.__wrapped__ is child_multiply
+    # Called with those names it reaches the original parameters; with the original
+    # names (as the runners call it) it is the original function.
+    assert fn(child__emit=3, child__adapter=ChildParams([], 5)) == 15
+    assert fn(emit=3, factor=2) == 6
+    assert list(inspect.signature(parent.dag.steps["child__emit"].fn).parameters) == \
+        ["child__adapter"]
+    # Top-level steps keep the user's own function.
+    assert parent.dag.steps["child__adapter"].fn is adapt
+
+
+def test_included_step_wrapper_runs_and_round_trips():
+    import pickle
+
+    from synaflow import Dag
+
+    parent = nested_parent()
+    assert run(parent, ChildParams([1, 2], 3)).outputs == {"child": [3, 6]}
+    node = parent.dag.steps["child"]
+    assert node.fn_kind == "sync" and pickle.loads(pickle.dumps(node.fn)) == node.fn
+    loaded = Dag.from_dict(parent.to_dict())
+    assert loaded.to_dict() == parent.to_dict()
+    assert list(inspect.signature(loaded.steps["child"].fn).parameters) == \
+        ["child__emit", "child__adapter"]
+
+    from synaflow import include
+
+    child = pipeline(name="Child", params=ChildParams, exports="scale",
+                     steps=[step("scale", fn=child_scale_async)])
+    parent = pipeline(name="Parent", params=ChildParams,
+                      steps=[include("child", pipeline=child, fn=adapt_async)])
+    assert parent.dag.steps["child"].fn_kind == "async"
+    assert asyncio.run(async_run(parent, ChildParams([], 4))).outputs == {"child": 8}

@@ -143,7 +143,9 @@ def test_rebuilt_dag_equivalent(module):
     assert loaded.get_execution_levels() == original.get_execution_levels()
     for name, node in original.steps.items():
         twin = loaded.steps[name]
-        assert twin.fn is node.fn
+        assert getattr(twin.fn, "__wrapped__", twin.fn) is getattr(node.fn, "__wrapped__",
+                                                                   node.fn)
+        assert twin.fn == node.fn  # an included step's wrapper too (same function, bindings)
         assert (twin.mode, twin.each_mode_deps, twin.bindings) == (
             node.mode, node.each_mode_deps, node.bindings)
         assert twin.publish_plan == node.publish_plan
