@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal
 
-from .frozen import EMPTY, FrozenDict, freeze_sequences
+from .frozen import EMPTY, FrozenDict, FrozenList, freeze_sequences
 from .types import OnError, StepMode
 
 if typing.TYPE_CHECKING:  # pragma: no cover
@@ -119,6 +119,17 @@ class DagNode:
 
     def __post_init__(self) -> None:
         freeze_sequences(self)
+        if self.fn_kind == "sync" and self.fn is not None:  # the default: ask the function
+            from .signatures import fn_kind
+
+            object.__setattr__(self, "fn_kind", fn_kind(self.fn))
+        if not self.bindings and self.deps:
+            # A node built by hand (0.32.4's public DagNode) names its inputs in ``deps``
+            # only: each parameter reads the producer of its name, or the name
+            # ``dataset_param_names`` maps that producer to.
+            renamed = self.dataset_param_names or {}
+            object.__setattr__(self, "bindings", FrozenList(
+                Binding(renamed.get(p, p), p, tp) for p, tp in self.deps.items()))
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -172,6 +183,21 @@ class Dag:
 
     def __post_init__(self) -> None:
         freeze_sequences(self, skip=("flat",))
+        for name in ("params", "steps", "resource_factories", "scope_step_totals",
+                     "resource_types"):
+            value = getattr(self, name)
+            if type(value) is dict:  # a Dag built by hand with plain dicts
+                object.__setattr__(self, name, FrozenDict(value))
+        if not self.requires_async_runner and any(
+                n.fn_kind.startswith("async") for n in self.steps.values()):
+            object.__setattr__(self, "requires_async_runner", True)  # built by hand
+        unnamed = [k for k, node in self.steps.items() if not node.name]
+        if unnamed:
+            from dataclasses import replace
+
+            object.__setattr__(self, "steps", FrozenDict(
+                (k, replace(node, name=k) if k in unnamed else node)
+                for k, node in self.steps.items()))
 
     # -- mapping behaviour over steps -------------------------------------------------
     def __getitem__(self, name: str) -> DagNode:

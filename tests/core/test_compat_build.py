@@ -382,3 +382,47 @@ def test_included_step_wrapper_runs_and_round_trips():
                       steps=[include("child", pipeline=child, fn=adapt_async)])
     assert parent.dag.steps["child"].fn_kind == "async"
     assert asyncio.run(async_run(parent, ChildParams([], 4))).outputs == {"child": 8}
+
+
+# -- a Dag built by hand (0.32.4's public Dag/DagNode) ------------------------------------
+HAND_CALLS: list = []
+
+
+def hand_consumer(items: int) -> None:
+    HAND_CALLS.append(items)
+
+
+async def hand_consumer_async(items: int) -> None:
+    HAND_CALLS.append(items)
+
+
+def hand_built(fn, kind: str):
+    from synaflow.core.dag import Dag, DagNode, OutputContract, PublishPlan
+
+    return Dag(name="manual", params={"items": list[int]}, steps={
+        "consumer": DagNode(
+            fn=fn, deps={"items": int}, output=None, on_error=OnError.CONTINUE,
+            mode=StepMode.EACH, each_mode_deps=["items"],
+            output_contract=OutputContract(runtime_kind=kind, completion_policy="on_exhaustion",
+                                           drain_policy="terminal"),
+            publish_plan=PublishPlan(strategy="publish_value", handoff="none",
+                                     max_in_flight=1))})
+
+
+def test_hand_built_dag_runs_as_declared():
+    """Bindings come from ``deps``, names from the keys, the kind from the function, and
+    the mappings are frozen; the runners obey the node's EACH mode."""
+    from synaflow.core.frozen import FrozenDict
+
+    dag = hand_built(hand_consumer, "sync_stream")
+    node = dag.steps["consumer"]
+    assert node.name == "consumer" and [b.param for b in node.bindings] == ["items"]
+    assert isinstance(dag.params, FrozenDict) and isinstance(dag.steps, FrozenDict)
+    HAND_CALLS.clear()
+    run(dag, Batch([1, 2, 3]))
+    assert HAND_CALLS == [1, 2, 3]
+    dag = hand_built(hand_consumer_async, "async_stream")
+    assert dag.steps["consumer"].fn_kind == "async" and dag.requires_async_runner
+    HAND_CALLS.clear()
+    asyncio.run(async_run(dag, Batch([4, 5])))
+    assert HAND_CALLS == [4, 5]
