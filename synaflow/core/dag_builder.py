@@ -144,8 +144,11 @@ def _wire(flat: list[FlatStep], params: dict, resources: dict, root: str,
     table = Produced.start(params, resources)
     nodes: dict[str, dict] = {}
     delivers: dict[str, Any] = {}
-    for f in flat:
-        node = _wire_one(f, table, root, delivers)
+    reads = {f.name: parameters(f.fn) if f.bindings is None
+             else [b.producer for b in f.bindings] for f in flat}
+    for i, f in enumerate(flat):
+        later = {g.name: reads[g.name] for g in flat[i + 1:]}
+        node = _wire_one(f, table, root, delivers, later)
         table.add(f.name, node["output"], "step")
         raw = f.materializer if f.materializer is not None else pipeline_materializer
         hook = getattr(raw, "__synaflow_delivers__", None)
@@ -175,13 +178,14 @@ def _delivered(bindings: tuple, table: Produced, delivers: dict[str, Any]) -> tu
     return tuple(dict.fromkeys(out))
 
 
-def _wire_one(f: FlatStep, table: Produced, root: str,
-              delivers: dict[str, Any]) -> dict[str, Any]:
+def _wire_one(f: FlatStep, table: Produced, root: str, delivers: dict[str, Any],
+              later: dict[str, list[str]]) -> dict[str, Any]:
     check_step_settings(f, root)
     byte_bound = step_byte_bound(f, root)
     hints = function_hints(f.fn, pipeline=root, step=f.name)
     if f.bindings is None:
-        bindings = resolve_bindings(parameters(f.fn), hints, table, pipeline=root, step=f.name)
+        bindings = resolve_bindings(parameters(f.fn), hints, table, pipeline=root, step=f.name,
+                                    later=later)
     else:
         bindings = f.bindings
     for b in bindings:

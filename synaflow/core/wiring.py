@@ -52,14 +52,20 @@ class Produced:
 
 
 def resolve_bindings(params: list[str], hints: dict[str, Any], table: Produced, *,
-                     pipeline: str, step: str) -> tuple[Binding, ...]:
-    """Bind every parameter of a root-level step to a producer, by name."""
+                     pipeline: str, step: str,
+                     later: dict[str, list[str]] | None = None) -> tuple[Binding, ...]:
+    """Bind every parameter of a root-level step to a producer, by name.
+
+    ``later``: the steps declared after this one and the names each reads, so that a
+    parameter naming one of them is reported as such (and a cycle by its path).
+    """
     bound: dict[str, str] = {}
     out = []
     for param in params:
         producer = table.match(param)
         if producer is None:
-            raise _missing(param, hints.get(param), table, pipeline=pipeline, step=step)
+            raise _missing(param, hints.get(param), table, pipeline=pipeline, step=step,
+                           later=later or {})
         if producer in bound:
             raise PipelineDefinitionError(
                 f"has duplicate parameters: '{bound[producer]}' and '{param}' both bind to "
@@ -76,8 +82,45 @@ def resolve_bindings(params: list[str], hints: dict[str, Any], table: Produced, 
     return tuple(out)
 
 
+def _by_name(name: str, steps: Any) -> str | None:
+    """The step ``name`` reads: the same name, else the first with its base name."""
+    if name in steps:
+        return name
+    base = get_base_dataset_name(name)
+    return next((s for s in steps if get_base_dataset_name(s) == base), None)
+
+
+def _cycle(start: str, step: str, later: dict[str, list[str]]) -> list[str] | None:
+    """The shortest path of reads from ``start`` back to ``step`` through later steps."""
+    names = [step, *later]
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        current = queue.pop(0)
+        for read in later.get(current, ()):
+            target = _by_name(read, names)
+            if target == step:
+                return paths[current] + [step]
+            if target is not None and target not in paths:
+                paths[target] = paths[current] + [target]
+                queue.append(target)
+    return None
+
+
 def _missing(param: str, declared: Any, table: Produced, *, pipeline: str,
-             step: str) -> PipelineDefinitionError:
+             step: str, later: dict[str, list[str]]) -> PipelineDefinitionError:
+    after = _by_name(param, later)
+    if after is not None:
+        text = (f"depends on '{param}' but no resource, prior step, or params field "
+                f"produces it: step '{after}' is declared after '{step}'")
+        path = _cycle(after, step, later)
+        if path is None:
+            fix = f"move step '{after}' before step '{step}' in steps=[...]"
+        else:
+            text += f" and depends back on it (dependency cycle: {' → '.join([step, *path])})"
+            fix = "break the cycle: one of these steps must not read the other's output"
+        return PipelineDefinitionError(text, pipeline=pipeline, step=step, param=param,
+                                       fix=fix)
     base = get_base_dataset_name(param)
     near = [k for k in table.types if base[:3] and get_base_dataset_name(k)[:3] == base[:3]]
     text = (f"depends on '{param}' but no resource, prior step, or params field "

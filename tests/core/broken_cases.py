@@ -243,6 +243,35 @@ def _(compile):
     return compile(make([step("a", fn=f)]))
 
 
+@case("declared_after", "depends on 'later' but no resource, prior step, or params field "
+      "produces it: step 'later' is declared after 'a'", "move step 'later' before step 'a'",
+      step="a", param="later", ref=False)
+def _(compile):
+    def f(later: int) -> int:
+        return later
+
+    def later(n: int) -> int:
+        return n
+
+    return compile(make([step("a", fn=f), step("later", fn=later)]))
+
+
+@case("dependency_cycle", "depends on 'b' but no resource, prior step, or params field "
+      "produces it: step 'b' is declared after 'a' and depends back on it",
+      "dependency cycle: a → b → c → a", step="a", param="b", ref=False)
+def _(compile):
+    def a(b: int) -> int:
+        return b
+
+    def b(c: int) -> int:
+        return c
+
+    def c(a: int) -> int:
+        return a
+
+    return compile(make([step("a", fn=a), step("b", fn=b), step("c", fn=c)]))
+
+
 @case("missing_custom_type", "depends on 'db'", "(type 'Db')", "resources={}",
       step="a", param="db")
 def _(compile):
