@@ -20,9 +20,10 @@ from ..core.exceptions import StallError
 from ..core.types import StepMode
 from ..engine.core import RunCore
 from ..engine.effects import perform
+from ..engine.keywords import refuse_unknown
 from ..engine.result import RunResult
 from ..engine.stall import StallGuard
-from ..execution.sync_engine.executor import as_dag
+from ..execution.sync_engine.executor import ProgressTicker, as_dag
 from . import connect as conn
 from .aio import core_class
 from .each_stage import EachStage
@@ -59,8 +60,10 @@ class RayPipelineExecutor:
                  ray_init: dict[str, Any] | None = None, stall_timeout: float | None = None,
                  grace: float = 0.5, clock: Callable[[], float] = time.monotonic,
                  object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
-                 **_compat: Any) -> None:
+                 progress: Callable[[Any], None] | None = None, **unknown: Any) -> None:
+        refuse_unknown("RayPipelineExecutor()", unknown, RayPipelineExecutor.__init__)
         self.dag = as_dag(dag)
+        self.progress = progress
         self.object_store_threshold = check_threshold(object_store_threshold, self.dag.name)
         if debug not in (False, True, "serialize"):
             raise ValueError(f"debug must be False, True or 'serialize', got {debug!r}")
@@ -110,7 +113,8 @@ class RayPipelineExecutor:
             guard = StallGuard(clock=self.clock, grace=self.grace,
                                stall_timeout=self.stall_timeout)
             run = _RayRun(core, transport, guard, self.step_options,
-                          threshold=self.object_store_threshold)
+                          threshold=self.object_store_threshold,
+                          progress=ProgressTicker(core, self.progress))
             self.result = None
             try:
                 self.result = run.run()
@@ -134,8 +138,10 @@ class _RayRun:
 
     def __init__(self, core: RunCore, transport: Any, guard: StallGuard,
                  options: dict[str, dict[str, Any]], *,
-                 threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD) -> None:
+                 threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
+                 progress: Callable[[], None] = lambda: None) -> None:
         self.core = core
+        self.progress = progress
         self.threshold = threshold
         self.lifetimes = Lifetimes(self)
         self.transport = transport
@@ -199,6 +205,7 @@ class _RayRun:
         try:
             self._settle()
             while not core.all_done():
+                self.progress()
                 progressed = self._pump()
                 if core.fatal is not None or core.all_done():
                     break
@@ -371,4 +378,5 @@ def ray_run(pipeline_or_dag: Any, params: Any, overrides: Any = None, **options:
     See ``RayPipelineExecutor`` for the options (``address``, ``debug``,
     ``step_options``, ``ray_init``, ``stall_timeout``, ``object_store_threshold``).
     """
+    refuse_unknown("ray_run()", options, RayPipelineExecutor.__init__)
     return RayPipelineExecutor(pipeline_or_dag, overrides=overrides, **options).execute(params)

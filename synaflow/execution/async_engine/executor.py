@@ -25,6 +25,7 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform_async
+from ...engine.keywords import refuse_unknown
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..async_steps import AsyncLocalStep
@@ -40,7 +41,8 @@ class AsyncPipelineExecutor:
                  resource_factories: dict[str, Any] | None = None,
                  stall_timeout: float | None = None, grace: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[Any], None] | None = None, **_compat: Any) -> None:
+                 progress: Callable[[Any], None] | None = None, **unknown: Any) -> None:
+        refuse_unknown("AsyncPipelineExecutor()", unknown, AsyncPipelineExecutor.__init__)
         self.dag = as_dag(dag)
         self.options = dict(overrides=overrides, resource_factories=resource_factories,
                             stall_timeout=stall_timeout, grace=grace, clock=clock,
@@ -158,4 +160,5 @@ async def async_run(dag: Any, params: Any, overrides: Any = None, **options: Any
 
     Works for async pipelines and for plain synchronous ones (run off the event loop).
     """
+    refuse_unknown("async_run()", options, AsyncPipelineExecutor.__init__)
     return await AsyncPipelineExecutor(dag, overrides=overrides, **options).execute(params)

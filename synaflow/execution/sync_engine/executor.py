@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, RunnerMismatchError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform
+from ...engine.keywords import refuse_unknown
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..local_steps import LocalStep
@@ -54,7 +55,13 @@ class PipelineExecutor:
                  resource_factories: dict[str, Any] | None = None,
                  stall_timeout: float | None = None, grace: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[Any], None] | None = None, **_compat: Any) -> None:
+                 progress: Callable[[Any], None] | None = None,
+                 worker_shutdown_poll_seconds: float = 0.5,
+                 worker_shutdown_log_every_seconds: float = 60.0,
+                 worker_shutdown_log_grace_seconds: float = 2.0, **unknown: Any) -> None:
+        # The three worker_shutdown_* keywords are 0.32.4's: accepted, and no-ops here
+        # (docs/compatibility.md); any other keyword is refused.
+        refuse_unknown("PipelineExecutor()", unknown, PipelineExecutor.__init__)
         self.dag = as_dag(dag)
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
@@ -200,4 +207,5 @@ def run(dag: Any, params: Any, overrides: Any = None, **options: Any) -> RunResu
     failures, ``StallError``) are raised; step failures under ``OnError.CONTINUE`` are
     reported to error materializers and show in ``RunResult.status``/``steps``.
     """
+    refuse_unknown("run()", options, PipelineExecutor.__init__)
     return PipelineExecutor(dag, overrides=overrides, **options).execute(params)
