@@ -25,6 +25,8 @@ def materialize_reasons(name: str, node: dict[str, Any], nodes: dict[str, dict])
     reasons = set()
     if node["force_materialize"]:
         reasons.add("producer_force_materialize")
+    if node["flat"].materializer is not None:
+        reasons.add("step_materializer")  # a materializer the user names is always applied
     for consumer in node["consumers"]:
         c = nodes[consumer]
         if any(b.producer == name and is_materialized_type(b.declared_type)

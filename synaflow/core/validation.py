@@ -214,7 +214,7 @@ def check_terminal_streams(nodes: dict, exports: str | None, root: str) -> None:
         if node["consumers"] or name.startswith("_") or node["mode"] is StepMode.EACH:
             continue
         if is_stream_type(node["output"]) and not node["force_materialize"] \
-                and name != exports:
+                and node["flat"].materializer is None and name != exports:
             raise PipelineDefinitionError(
                 f"terminal step '{name}' returns a stream type "
                 f"({get_type_name(node['output'])}) but its output is "

@@ -511,14 +511,23 @@ def test_value_producer_shapes():
     assert result.outputs == {"value_batches": [4, 4, 2], "value_rows": 10}
 
 
-def test_plain_stream_stays_lazy(tmp_path):
-    """materializer= alone does not materialize: a lone stream consumer streams."""
-    built = pipeline(name="arrow_lazy", params=Params, steps=[
+def test_named_materializer_is_applied(tmp_path):
+    """A materializer named on the step is applied even with a lone stream consumer: the
+    file is written and the consumer reads the stored table's batches (issue 23, item 2;
+    it used to stream past it and write nothing)."""
+    built = pipeline(name="arrow_named", params=Params, steps=[
         step("events", fn=events, materializer=arrow_materializer(tmp_path)),
         step("as_batches", fn=as_batches)])
+    assert built.dag.steps["events"].materialize_reasons == ("step_materializer",)
+    assert run(built, Params(2)).outputs["as_batches"] == [("RecordBatch", 4)]
+    assert listing(tmp_path) == ["events.parquet"]
+
+
+def test_plain_stream_stays_lazy():
+    """Without a named materializer a lone stream consumer streams, item by item."""
+    built = pipeline(name="arrow_lazy", params=Params, steps=[
+        step("events", fn=events), step("as_batches", fn=as_batches)])
     assert not built.dag.steps["events"].materialize_output
-    assert run(built, Params(2)).outputs["as_batches"] == [("RecordBatch", 2)] * 2
-    assert listing(tmp_path) == []
 
 
 def bad_rows(n: int) -> Iterator[dict]:

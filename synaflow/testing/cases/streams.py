@@ -220,7 +220,25 @@ def unannotated_barrier():
                                            step("unannotated", fn=unannotated)])
 
 
+def summary_of(n: int) -> dict:
+    return {"n": n}
+
+
+def tagged(value) -> tuple:  # noqa: ANN001 (a dict or a collected stream)
+    return "tagged", value if isinstance(value, dict) else list(value)
+
+
+def terminal_materializer():
+    """A materializer named on a terminal step is applied, to a value and to a stream,
+    without force_materialize (it used to be skipped silently)."""
+    return make("terminal_materializer", N, [
+        step("summary_of", fn=summary_of, materializer=tagged),
+        step("numbers", fn=numbers, materializer=tagged)])
+
+
 CASES = [
+    Case("terminal_materializer", terminal_materializer, N(2),
+         {"summary_of": ("tagged", {"n": 2}), "numbers": ("tagged", [1, 2])}),
     Case("unannotated_barrier", unannotated_barrier, N(3),
          {"unannotated": ("list", [1, 2, 3], "list", [2, 4, 6])}),
     Case("gen_each_sum", gen_each_sum(1), N(5), {"summed": 30}),
