@@ -16,11 +16,16 @@ _ACTOR_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "runtime_env",
                "scheduling_strategy", "max_concurrency")
 
 
-def connect(address: str | None, init_kwargs: dict[str, Any] | None) -> bool:
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
+
+
+def connect(address: str | None, init_kwargs: dict[str, Any] | None,
+            timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> bool:
     """Make sure Ray is initialised; True when this call started a local Ray (so the
     caller shuts it down again). An existing connection is used as it is; an
     ``address`` (or ``RAY_ADDRESS``, ``ray://`` included) joins a running cluster,
-    which is never shut down."""
+    which is never shut down. Joining fails within ``timeout`` seconds with a
+    ``RayConnectionError`` naming the address (Ray alone retries without end)."""
     import ray
 
     if ray.is_initialized():
@@ -28,7 +33,7 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None) -> bool:
     kwargs = dict(init_kwargs or {})
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        join(address, kwargs)
+        join(address, kwargs, timeout)
         return False
     # Ray >= 2.59 turns token authentication on for new local clusters and writes a
     # token into $HOME; an embedded throw-away Ray does not need it.
@@ -41,24 +46,108 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None) -> bool:
     return True
 
 
-def join(address: str, kwargs: dict[str, Any]) -> None:
-    """``ray.init`` on a running cluster. A token the cluster rejects is reported at
-    once (Ray itself retries for 20-30 s, then names neither cause nor fix)."""
+def join(address: str, kwargs: dict[str, Any],
+         timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    """``ray.init`` on a running cluster. The address is checked first (its form, the
+    host name, a TCP connection, a gRPC call), so a wrong one fails within seconds; a
+    token the cluster rejects is reported at once (Ray itself retries for 20-30 s, then
+    names neither cause nor fix); ``ray.init`` itself is given ``timeout`` seconds."""
     import ray
 
     kwargs.setdefault("logging_level", logging.WARNING)
-    sent = _token_rejected(address)
-    if sent is not None:
-        raise RayConnectionError(_auth_message(address, sent))
+    if address != "auto":
+        check_reachable(address, timeout)
+    answer = _probe(address, min(timeout, 5.0))
+    if answer is not None and answer[0] == "UNAUTHENTICATED":
+        raise RayConnectionError(_auth_message(address, answer[1]))
+    if answer is not None and answer[0] in ("UNAVAILABLE", "UNIMPLEMENTED", "INTERNAL",
+                                            "DEADLINE_EXCEEDED", "UNKNOWN"):
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': something listens there, but it "
+            f"does not answer as a Ray {'client server' if '://' in address else 'head'} "
+            f"(gRPC {answer[0]}). To fix: {_ADDRESS_HELP}")
     try:
-        ray.init(address=address, **kwargs)
+        _bounded(lambda: ray.init(address=address, **kwargs), address, timeout)
     except (ConnectionError, TimeoutError, ray.exceptions.AuthenticationError) as exc:
+        if isinstance(exc, RayConnectionError):
+            raise
         raise RayConnectionError(
             f"Cannot join the Ray cluster at '{address}' ({type(exc).__name__}: "
             f"{str(exc).strip()[:300]}). Check that the cluster is running and reachable "
             "from here: the address is the head's GCS address 'host:port' (`ray start "
             "--head` prints it) or a Ray Client address 'ray://host:10001'. If the cluster "
             "uses token authentication: " + _TOKEN_HELP) from exc
+
+
+_ADDRESS_HELP = ("the address is the head's GCS address 'host:port' (`ray start --head` "
+                 "prints it, default port 6379) or a Ray Client address 'ray://host:10001'")
+
+
+def check_reachable(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    """RayConnectionError unless ``address`` has Ray's form, its host resolves and a
+    TCP connection to its port succeeds within ``min(timeout, 5)`` seconds."""
+    import socket
+
+    kind, _, target = address.rpartition("://")
+    host, _, port = target.rpartition(":")
+    if kind not in ("", "ray") or not host or not port.isdigit():
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': that is not a Ray address. To "
+            f"fix: {_ADDRESS_HELP}, or leave address= unset for an embedded local Ray")
+    host = host.strip("[]")
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': the host name '{host}' does not "
+            f"resolve ({exc}). To fix: check the name, or use the head node's IP "
+            "address") from exc
+    try:
+        socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)).close()
+    except OSError as exc:
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': nothing answers on port {port} "
+            f"of '{host}' ({exc.strerror or type(exc).__name__}). To fix: start the "
+            f"cluster (`ray start --head`) or correct the address: {_ADDRESS_HELP}") from exc
+
+
+def _bounded(call: Any, address: str, timeout: float) -> None:
+    """Run ``call`` (``ray.init``) but give up after ``timeout`` seconds: a server that
+    accepts connections without being a Ray GCS makes Ray wait without end."""
+    import threading
+
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    # ray.init warns that it cannot set its SIGTERM handler off the main thread; the
+    # default action of SIGTERM (end the process) is what a driver wants anyway.
+    quiet = logging.getLogger("ray._private.worker")
+    hush = _DropSigtermWarning()
+    quiet.addFilter(hush)
+    worker = threading.Thread(target=target, name="synaflow-ray-connect", daemon=True)
+    worker.start()
+    try:
+        worker.join(timeout)
+    finally:
+        quiet.removeFilter(hush)
+    if worker.is_alive():
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': no Ray answered there within "
+            f"{timeout:g} s (connect_timeout_s). Something listens on that port, but it "
+            f"does not behave like a Ray head. To fix: {_ADDRESS_HELP}; raise "
+            "connect_timeout_s if the cluster is only slow to answer")
+    if "error" in box:
+        raise box["error"]
+
+
+class _DropSigtermWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
 
 
 _TOKEN_HELP = ("set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN (or in "
@@ -70,10 +159,11 @@ _PROBES = {"gcs": ("/ray.rpc.NodeInfoGcsService/GetClusterId", b""),
            "client": ("/ray.rpc.RayletDriver/ClusterInfo", b"\x08\x06")}
 
 
-def _token_rejected(address: str, timeout: float = 2.0) -> bool | None:
-    """None unless the server at ``address`` turns away this process's credentials;
-    then whether a token was sent at all. Anything unexpected (no port, TLS, an
-    unreachable host, a changed Ray) answers None and leaves the rest to ray.init."""
+def _probe(address: str, timeout: float = 2.0) -> tuple[str, bool] | None:
+    """Ask the server at ``address`` one cheap question: ``("ok", sent)``, or the gRPC
+    status name it answered with (``"UNAUTHENTICATED"``, ``"UNAVAILABLE"``, ...) and
+    whether a token was sent. Anything unexpected (no port, TLS, a changed Ray) answers
+    None and leaves the rest to ray.init."""
     kind, _, target = address.rpartition("://")
     if kind not in ("", "ray") or not target.rpartition(":")[2].isdigit():
         return None
@@ -89,14 +179,13 @@ def _token_rejected(address: str, timeout: float = 2.0) -> bool | None:
         return None
     try:
         channel.unary_unary(method)(request, timeout=timeout, metadata=metadata)
+        return "ok", bool(metadata)
     except grpc.RpcError as exc:
-        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-            return bool(metadata)
+        return exc.code().name, bool(metadata)
     except Exception:
-        pass
+        return None
     finally:
         channel.close()
-    return None
 
 
 def _auth_message(address: str, sent: bool) -> str:

@@ -60,10 +60,17 @@ class RayPipelineExecutor:
                  ray_init: dict[str, Any] | None = None, stall_timeout: float | None = None,
                  grace: float = 0.5, clock: Callable[[], float] = time.monotonic,
                  object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
-                 progress: Callable[[Any], None] | None = None, **unknown: Any) -> None:
+                 progress: Callable[[Any], None] | None = None,
+                 connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S,
+                 **unknown: Any) -> None:
         refuse_unknown("RayPipelineExecutor()", unknown, RayPipelineExecutor.__init__)
         self.dag = as_dag(dag)
         self.progress = progress
+        if isinstance(connect_timeout_s, bool) or not isinstance(connect_timeout_s, (int, float)) \
+                or connect_timeout_s <= 0:
+            raise ValueError(f"connect_timeout_s must be a number of seconds > 0, got "
+                             f"{connect_timeout_s!r}")
+        self.connect_timeout_s = float(connect_timeout_s)
         self.object_store_threshold = check_threshold(object_store_threshold, self.dag.name)
         if debug not in (False, True, "serialize"):
             raise ValueError(f"debug must be False, True or 'serialize', got {debug!r}")
@@ -102,7 +109,7 @@ class RayPipelineExecutor:
             transport: Any = LocalTransport(serialize=self.debug == "serialize",
                                             pipeline=self.dag.name)
         else:
-            started = conn.connect(self.address, self.ray_init)
+            started = conn.connect(self.address, self.ray_init, self.connect_timeout_s)
             transport = RayTransport(pipeline=self.dag.name)
         try:
             if self.debug != True:  # noqa: E712 - plain debug mode never serialises
