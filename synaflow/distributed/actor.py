@@ -24,6 +24,7 @@ from ..engine.core import CallPlan
 from ..execution.local_steps import check_output_kind
 from . import aio
 from .errors import portable_error
+from .objects import ItemNotSerialisable, check_item
 from .worker import (CallMeta, async_spec, call_value, each_batch, estimate_bytes, load_spec,
                      unpack)
 from .worker import forget_spec, open_for_call
@@ -228,6 +229,13 @@ class StepWorker:
             done = True
         except Exception as exc:
             done, error = True, s.spec.error(exc)
+        for i, item in enumerate(items):
+            try:
+                check_item(s.spec, item, i)
+            except ItemNotSerialisable as exc:  # the stream ends before that item
+                del items[i:]
+                done, error = True, exc.error_for(s.produced + i)
+                break
         s.produced += len(items)
         meta = (len(items), done, error, time.perf_counter() - t0, estimate_bytes(items))
         return meta, items

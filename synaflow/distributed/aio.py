@@ -36,6 +36,7 @@ from ..engine.tracker import value_count
 from ..execution.async_steps import AsyncResources
 from ..execution.local_steps import Resources, check_output_kind
 from .errors import portable_error
+from .objects import check_item
 from .worker import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
                      row_calls)
 
@@ -231,7 +232,9 @@ async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
     call, rows = row_calls(spec, static, columns, row_call)
     for index, row in enumerate(rows):
         try:
-            out.results.append(await settle(call(row)))
+            value = await settle(call(row))
+            check_item(spec, value, index)
+            out.results.append(value)
         except Exception as exc:
             if out.failed(index, exc):
                 break

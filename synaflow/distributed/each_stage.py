@@ -25,6 +25,7 @@ from ..core.exceptions import RunnerMismatchError
 from ..core.types import OnError
 from ..engine.effects import perform
 from .batching import BatchSizer
+from .objects import ItemNotSerialisable
 from .refs import Remote
 from .stages import StreamStage
 from .streams import Intake, StaticIn, StreamIn, full_handoff
@@ -359,6 +360,8 @@ class EachStage(StreamStage):
         for index, exc in errors:
             tracker.success += index - seen
             seen = index + 1
+            if isinstance(exc, ItemNotSerialisable):  # now its index in the whole output
+                exc = exc.error_for(tracker.success + tracker.errors)
             effects, fatal = tracker.row_failed(exc)
             if fatal is not None:
                 self.stream_over(effects, fatal)

@@ -95,6 +95,59 @@ def output_not_serialisable(pipeline: str, step: str, value: Any, exc: BaseExcep
         "resource factory, or register a serializer with ray.util.register_serializer")
 
 
+_PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
+
+
+def _plainly_serialisable(value: Any) -> bool:
+    """Values Ray always serialises (no need to prove it): scalars, buffers, and short
+    lists/tuples/dicts of scalars."""
+    if type(value) in _PLAIN or _buffer_size(value) is not None:
+        return True
+    if type(value) in (list, tuple) and len(value) <= 64:
+        return all(type(v) in _PLAIN for v in value)
+    if type(value) is dict and len(value) <= 64:
+        return all(type(k) in _PLAIN and type(v) in _PLAIN for k, v in value.items())
+    return False
+
+
+class ItemNotSerialisable(Exception):
+    """Stands in, on the worker, for an item of a stream or EACH output that Ray cannot
+    serialise; the driver turns it into a ``RaySerializationError`` with the item's
+    index in the whole output (``error_for``)."""
+
+    def __init__(self, pipeline: str, step: str, type_name: str, cause: str,
+                 local_index: int) -> None:
+        super().__init__(pipeline, step, type_name, cause, local_index)
+        self.pipeline, self.step, self.type_name = pipeline, step, type_name
+        self.cause, self.local_index = cause, local_index
+
+    def error_for(self, index: int) -> BaseException:
+        from .errors import RaySerializationError
+
+        return RaySerializationError(
+            f"Pipeline '{self.pipeline}', step '{self.step}': item {index} of its output "
+            f"({self.type_name}) cannot be serialised into Ray's object store "
+            f"({self.cause}). Its readers run in other processes. Return plain data "
+            "(numpy arrays, Arrow tables, dataclasses, dicts, lists), keep the object inside "
+            "the step or create it in a resource factory, or register a serializer with "
+            "ray.util.register_serializer")
+
+
+def check_item(spec: Any, value: Any, local_index: int) -> None:
+    """Raise ``ItemNotSerialisable`` if Ray could not ship ``value`` (an item a step
+    produced), so the failure is the producing step's, at that item, instead of Ray's
+    raw error in whichever reader fetches the batch. Costs one pickling with buffers
+    left out of band, and only for values that are not plainly serialisable; nothing
+    in the plain debug mode, where nothing crosses a process boundary."""
+    if not spec.ship_errors or _plainly_serialisable(value):
+        return
+    try:
+        _pickled_size(value)
+    except Exception as exc:
+        raise ItemNotSerialisable(spec.pipeline, spec.node.name, type(value).__name__,
+                                  f"{type(exc).__name__}: {exc}", local_index) from None
+
+
 def place(spec: Any, meta: Any, value: Any) -> tuple[Any, Any]:
     """``(meta, value)`` for the call's two returns: a small value moves into
     ``meta.inline`` (the second return is then ``None``); a large one stays."""

@@ -28,7 +28,7 @@ from ..execution.local_steps import Resources, check_output_kind
 from ..execution.sync_handoff import _Single
 from .refs import Remote, fetch, remote_view
 from .errors import portable_error
-from .objects import note_read, place
+from .objects import check_item, note_read, place
 from .stopping import stoppable
 
 
@@ -268,7 +268,9 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
     append = out.results.append
     for index, row in enumerate(rows):
         try:
-            append(call(row))
+            value = call(row)
+            check_item(spec, value, index)
+            append(value)
         except Exception as exc:
             if out.failed(index, exc):
                 break

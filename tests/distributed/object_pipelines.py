@@ -198,3 +198,43 @@ def unpicklable(materializer: Any) -> Any:
     return pipeline(name="unpicklable", params=Size, steps=[
         step("lock", fn=lock, materializer=materializer, force_materialize=True),
         step("uses_lock", fn=uses_lock)])
+
+
+class Locked:
+    """An item that holds a lock only for ``index == 1``: Ray cannot serialise that one."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.lock = threading.Lock() if index == 1 else None
+
+
+class Indices(NamedTuple):
+    items: list[int] = [0, 1, 2]
+
+
+def locked_each(item: int) -> Locked:
+    return Locked(item)
+
+
+def each_indices(locked_each: list[Locked]) -> list[int]:
+    return [x.index for x in locked_each]
+
+
+def locked_stream(items: list[int]) -> Iterator[Locked]:
+    for i in items:
+        yield Locked(i)
+
+
+def stream_indices(locked_stream: Iterator[Locked]) -> list[int]:
+    return [x.index for x in locked_stream]
+
+
+def unpicklable_items(kind: str, on_error: Any, reports: Any = None) -> Any:
+    if kind == "each":
+        steps = [step("locked_each", fn=locked_each, on_error=on_error),
+                 step("each_indices", fn=each_indices)]
+    else:
+        steps = [step("locked_stream", fn=locked_stream, on_error=on_error),
+                 step("stream_indices", fn=stream_indices)]
+    return pipeline(name=f"unpicklable_{kind}", params=Indices, steps=steps,
+                    **({} if reports is None else {"error_materializer": reports.append}))

@@ -193,3 +193,29 @@ def test_threshold_option_is_validated():
         op.sizes(object_store_threshold=-1)
     with pytest.raises(ValueError, match="object_store_threshold must be bytes"):
         RayPipelineExecutor(op.sizes(), object_store_threshold=1.5)
+
+
+@pytest.mark.parametrize("kind, producer, reader, kept", [
+    ("each", "locked_each", "each_indices", [0, 2]),
+    ("stream", "locked_stream", "stream_indices", [0]),
+])
+def test_unpicklable_item_names_step_and_index(ray, kind, producer, reader, kept):
+    """An EACH or stream item Ray cannot serialise is the producing step's failure at
+    that item (a RaySerializationError naming both), not Ray's raw error blamed on the
+    reader: under CONTINUE the other items go on (a stream ends there), under STOP the
+    run stops naming it. In-process the same pipeline runs whole."""
+    from synaflow import OnError, PipelineStopException
+
+    reports: list = []
+    p = op.unpicklable_items(kind, OnError.CONTINUE, reports)
+    assert run(p, op.Indices()).outputs == {reader: [0, 1, 2]} and reports == []
+    result = ray_run(p, op.Indices())
+    assert result.outputs == {reader: kept}
+    assert len(reports) == 1
+    text = str(reports[0].exception)
+    assert isinstance(reports[0].exception, RaySerializationError)
+    assert f"step '{producer}': item 1 of its output (Locked)" in text
+    assert "cannot pickle" in text and "Return plain data" in text
+    with pytest.raises(PipelineStopException) as info:
+        ray_run(op.unpicklable_items(kind, OnError.STOP), op.Indices())
+    assert f"step '{producer}': item 1 of its output" in str(info.value)
