@@ -20,9 +20,8 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
               on_close: Callable[[], None] | None = None) -> Iterator[Any]:
     """Call ``fn`` once per row (zip-longest of the EACH sources) and yield results.
 
-    The loop keeps its success count in a local (synced into the tracker every
-    ``_SYNC`` rows, before any policy decision, and at the end): this is the hot
-    path of every EACH step.
+    The tracker's success count moves with every row, so a progress display polling
+    it shows true counts.
     """
     try:
         call = row_call or _fast_call(fn, plan)
@@ -38,8 +37,7 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
                 for row in rows:
                     result = f(row)
                     ok += 1
-                    if not ok & _SYNC:
-                        tracker.success = ok
+                    tracker.success = ok
                     yield result
                 break
             except Exception as exc:
@@ -58,9 +56,6 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
     finally:
         if on_close is not None:
             on_close()
-
-
-_SYNC = 255  # progress displays see counts at most 256 rows late
 
 
 class _Single:

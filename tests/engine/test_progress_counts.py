@@ -1,0 +1,55 @@
+"""Progress shows true counts while an EACH step runs (issue 23, item 7): the sync
+runner used to publish its row count every 256 rows, so 200 slow items showed
+"running 0" until the step ended."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import NamedTuple
+
+import pytest
+
+from synaflow import async_run, pipeline, run, step
+
+
+class Items(NamedTuple):
+    items: list[int] = list(range(40))
+
+
+def slow(item: int) -> int:
+    time.sleep(0.03)
+    return item
+
+
+def total(slow: list[int]) -> int:
+    return sum(slow)
+
+
+SLOW = pipeline(name="slow_rows", params=Items, steps=[step("slow", fn=slow),
+                                                       step("total", fn=total)])
+
+
+def counts_seen(runner) -> list[int]:
+    seen: list[int] = []
+
+    def progress(core) -> None:
+        tracker = core.trackers.get("slow")
+        if tracker is not None:
+            seen.append(tracker.success)
+
+    result = runner(progress)
+    assert result.outputs == {"total": sum(range(40))}
+    return seen
+
+
+@pytest.mark.parametrize("name", ["sync", "async"])
+def test_counts_move_while_rows_run(name):
+    if name == "sync":
+        seen = counts_seen(lambda progress: run(SLOW, Items(), progress=progress))
+    else:
+        seen = counts_seen(lambda progress: asyncio.run(
+            async_run(SLOW, Items(), progress=progress)))
+    # 40 rows of 30 ms and a poll about every 0.1 s: several counts between 0 and 40.
+    between = sorted({c for c in seen if 0 < c < 40})
+    assert len(between) >= 3, seen
+    assert seen == sorted(seen)
