@@ -138,8 +138,8 @@ def _rows_taken(tracker: Any) -> int:
 
 
 def _live_items(dag: Any, name: str, tracker: Any, trackers: dict[str, Any]) -> int | None:
-    """EACH steps count live; a running generator's count is only known at its end, so
-    the items its EACH consumers already took stand in for it."""
+    """EACH steps and generators count live (a runner that learns a generator's items
+    only in batches is helped by the items its EACH consumers already took)."""
     node = dag.steps[name]
     if node.mode is StepMode.EACH:
         return tracker.success
@@ -147,11 +147,12 @@ def _live_items(dag: Any, name: str, tracker: Any, trackers: dict[str, Any]) -> 
         return None  # one value, known when the call returns
     taken = [_rows_taken(trackers[c]) for c in node.consumers
              if c in trackers and name in dag.steps[c].each_mode_deps]
-    return max(taken) if taken else None
+    return max([tracker.success, *taken]) if taken or tracker.success else None
 
 
 def _in_flight(dag: Any, name: str, trackers: dict[str, Any]) -> str:
-    """Items produced for an EACH step by live-counted producers, not yet processed."""
+    """Items produced for an EACH step by its stream producers (EACH steps and
+    generators, counted live), not yet processed by it."""
     node = dag.steps[name]
     if node.mode is not StepMode.EACH or name not in trackers:
         return "-"
@@ -159,7 +160,7 @@ def _in_flight(dag: Any, name: str, trackers: dict[str, Any]) -> str:
     waiting, bound = None, 0
     for producer in node.each_mode_deps:
         p_node, p_tracker = dag.steps.get(producer), trackers.get(producer)
-        if p_node is None or p_tracker is None or p_node.mode is not StepMode.EACH:
+        if p_node is None or p_tracker is None or not p_node.is_stream:
             continue
         waiting = max(waiting or 0, p_tracker.success - taken, 0)
         plan = p_node.publish_plan

@@ -90,6 +90,7 @@ async def track_stream_async(tracker: Any, source: Any,
             if count == 0:
                 await perform_async(tracker.start())
             count += 1
+            tracker.success = count  # live, for progress displays
             yield item
     except Exception as exc:
         effects, fatal = tracker.stream_failed(exc, count)

@@ -112,10 +112,11 @@ def track_stream(tracker: Any, source: Iterator[Any],
     try:
         for item in source:
             perform(tracker.start())
-            count = 1
+            count = tracker.success = 1
             yield item
             for item in source:
                 count += 1
+                tracker.success = count  # live, for progress displays
                 yield item
     except Exception as exc:
         effects, fatal = tracker.stream_failed(exc, count)

@@ -96,16 +96,22 @@ def test_poll_live_counts_and_in_flight():
         "total": node(),
         "never": node(),
     }
-    core = fake_core(steps, {"gen": tracker(), "a": tracker(12, 1), "b": tracker(9, 0),
+    core = fake_core(steps, {"gen": tracker(20), "a": tracker(12, 1), "b": tracker(9, 0),
                              "total": tracker()}, skipped=["never"])
     board = ProgressBoard(steps, clock=Clock())
     board.poll(core)
     rows = board.rows
-    assert rows["gen"].items == 13  # taken by its EACH consumer (generators count at the end)
-    assert (rows["a"].items, rows["a"].errors, rows["a"].in_flight) == (12, 1, "-")
+    assert rows["gen"].items == 20  # generators count live
+    # 20 produced, 13 taken by 'a' (12 ok, 1 failed): 7 wait in its hand-off
+    assert (rows["a"].items, rows["a"].errors, rows["a"].in_flight) == (12, 1, "7")
     assert (rows["b"].items, rows["b"].in_flight) == (9, "3/8")
     assert (rows["total"].status, rows["total"].items) == ("running", None)
     assert rows["never"].status == "skipped"
+    # A runner that learns a generator's count late: its consumers' takings stand in.
+    core.trackers["gen"] = tracker(0)
+    board = ProgressBoard(steps, clock=Clock())
+    board.poll(core)
+    assert board.rows["gen"].items == 13 and board.rows["a"].in_flight == "0"
 
 
 def test_poll_ignores_unstarted_and_finished():

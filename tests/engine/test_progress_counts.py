@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import pytest
@@ -53,3 +54,42 @@ def test_counts_move_while_rows_run(name):
     between = sorted({c for c in seen if 0 < c < 40})
     assert len(between) >= 3, seen
     assert seen == sorted(seen)
+
+
+def numbers(n: int) -> Iterator[int]:
+    for i in range(n):
+        time.sleep(0.03)
+        yield i
+
+
+def fast_each(number: int) -> int:
+    return number
+
+
+def count(fast_each: list[int]) -> int:
+    return len(fast_each)
+
+
+class N(NamedTuple):
+    n: int = 30
+
+
+def test_generator_counts_move_and_in_flight_fills():
+    """A generator's count is live too, so the display shows it and the in-flight
+    column of its EACH reader (produced, not yet processed) has a figure."""
+    from synaflow.cli.progress import ProgressBoard
+
+    p = pipeline(name="gen_rows", params=N, steps=[step("numbers", fn=numbers),
+                                                   step("fast_each", fn=fast_each),
+                                                   step("count", fn=count)])
+    board = ProgressBoard(list(p.dag.steps))
+    produced, in_flight = [], []
+
+    def progress(core) -> None:
+        board.poll(core)
+        produced.append(board.rows["numbers"].items)
+        in_flight.append(board.rows["fast_each"].in_flight)
+
+    run(p, N(), progress=progress)
+    assert len({c for c in produced if c and 0 < c < 30}) >= 3, produced
+    assert any(f != "-" for f in in_flight), in_flight
