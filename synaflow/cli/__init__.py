@@ -67,6 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return invoke(argv, catalog=None, hooks=Hooks())
     except BrokenPipeError:
         return _closed_pipe()
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """Ctrl-C: the runner has stopped its work by now (its ``finally`` blocks ran); say
+    so in one line, no traceback, and exit 130 as shells do for SIGINT."""
+    import sys
+
+    print("synaflow: interrupted (Ctrl-C): the run was stopped", file=sys.stderr)
+    return 130
 
 
 def _closed_pipe() -> int:
@@ -98,4 +109,8 @@ class SynaflowCli:
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         """Same subcommands as ``synaflow``, without ``--catalog``; returns the exit code."""
-        return invoke(argv, catalog=self.catalog, hooks=Hooks(self.pre_run, self.post_run))
+        try:
+            return invoke(argv, catalog=self.catalog,
+                          hooks=Hooks(self.pre_run, self.post_run))
+        except KeyboardInterrupt:
+            return _interrupted()

@@ -42,7 +42,84 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None,
     kwargs.setdefault("logging_level", logging.WARNING)
     # "local": always a new embedded instance, never a cluster some earlier
     # `ray start` on this machine advertised in /tmp/ray/ray_current_cluster.
-    ray.init(address="local", **kwargs)
+    before = set(_descendants())
+    try:
+        ray.init(address="local", **kwargs)
+    except BaseException:  # Ctrl-C (or a failure) half way through starting Ray
+        stop_started(before)
+        raise
+    return True
+
+
+def _descendants(root: int | None = None) -> list[int]:
+    """Process ids below ``root`` (this process), parents before children; empty where
+    there is no ``/proc``."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, queue = [], [root]
+    while queue:
+        for child in children.get(queue.pop(0), ()):
+            out.append(child)
+            queue.append(child)
+    return out
+
+
+def stop_started(before: set[int]) -> None:
+    """Stop everything an interrupted embedded start left behind: ``ray.shutdown()``,
+    then every process below this one that was not there before (Ray's GCS, raylet and
+    their agents, which outlive a killed raylet for about a minute), children first."""
+    import signal
+    import time
+
+    import ray
+
+    started = [pid for pid in _descendants() if pid not in before]
+    try:
+        ray.shutdown()
+    except BaseException:
+        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in reversed(started):
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2.0
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if _running(pid)]
+            time.sleep(0.05)
+        if not alive:
+            return
+        started = alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except OSError:
+        return False
+    if state == b"Z":  # a zombie child: reap it
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except OSError:
+            pass
+        return False
     return True
 
 

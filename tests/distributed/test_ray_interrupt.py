@@ -1,0 +1,106 @@
+"""Ctrl-C while an embedded Ray is starting leaves nothing behind (issue 23, item 6).
+
+Before, Ray's DashboardAgent and RuntimeEnvAgent outlived the interrupted start for
+about a minute (their raylet was gone, they were orphans). The same run through the CLI
+prints one line and exits 130, without a traceback.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+RAY_PROGRAMS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent", b"raylet", b"gcs_server")
+
+
+def ray_programs() -> set[int]:
+    """Live processes of Ray's own programs on this machine (zombies excluded)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rpartition(b")")[2].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and any(name in cmdline for name in RAY_PROGRAMS):
+            found.add(int(entry))
+    return found
+
+
+INTERRUPTED_START = textwrap.dedent("""
+    import os, signal, sys, threading
+    from synaflow.distributed import connect as conn
+
+    threading.Timer(float(sys.argv[1]), lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+        conn.connect(None, {"num_cpus": 1})
+        print("started")
+    except KeyboardInterrupt:
+        print("interrupted")
+""")
+
+
+@pytest.mark.parametrize("delay", [1.5, 2.5])
+def test_interrupted_start_leaves_no_process(delay):
+    env = dict(os.environ, RAY_AUTH_MODE="disabled")
+    env.pop("RAY_ADDRESS", None)
+    before = ray_programs()
+    out = subprocess.run([sys.executable, "-c", INTERRUPTED_START, str(delay)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    time.sleep(1.0)
+    left = ray_programs() - before
+    for pid in left:  # never leave them for the next test either
+        os.kill(pid, signal.SIGKILL)
+    if "started" in out.stdout:
+        pytest.fail(f"Ray started within {delay} s: the interrupt came too late to test")
+    assert "interrupted" in out.stdout, out.stderr[-2000:]
+    assert left == set(), f"left running after an interrupted start: {left}"
+
+
+CATALOG = textwrap.dedent("""
+    import time
+    from typing import NamedTuple
+    from synaflow import PipelineRegistry, pipeline, step
+
+    class P(NamedTuple):
+        n: int = 1
+
+    def slow(n: int) -> int:
+        time.sleep(60)
+        return n
+
+    catalog = PipelineRegistry()
+    catalog.add(pipeline(name="slow", params=P, steps=[step("slow", fn=slow)]))
+""")
+
+
+@pytest.mark.parametrize("runner", ["sync", "ray"])
+def test_cli_ctrl_c_exits_130_with_one_line(tmp_path, runner):
+    (tmp_path / "slow_catalog.py").write_text(CATALOG)
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", PYTHONPATH=str(tmp_path))
+    env.pop("RAY_ADDRESS", None)
+    before = ray_programs()
+    proc = subprocess.Popen([sys.executable, "-m", "synaflow", "--catalog", "slow_catalog",
+                             "run", "slow", "--runner", runner], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8 if runner == "ray" else 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    time.sleep(1.0)
+    left = ray_programs() - before
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("synaflow:")]
+    assert lines == ["synaflow: interrupted (Ctrl-C): the run was stopped"], err[-2000:]
+    assert left == set()
