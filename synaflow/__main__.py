@@ -1,4 +1,4 @@
 """``python -m synaflow``: the ``synaflow`` command line."""
-from synaflow.cli import main
+from synaflow.cli import console
 
-raise SystemExit(main())
+console()

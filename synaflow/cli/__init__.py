@@ -57,7 +57,7 @@ from ..core.pipeline_registry import PipelineRegistry
 from .app import Hooks, invoke
 from .context import CLIUsageError, PostRunContext, PreRunContext, RunOutcome
 
-__all__ = ["main", "SynaflowCli", "CLIUsageError", "PreRunContext", "PostRunContext",
+__all__ = ["main", "console", "SynaflowCli", "CLIUsageError", "PreRunContext", "PostRunContext",
            "RunOutcome"]
 
 
@@ -69,6 +69,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _closed_pipe()
     except KeyboardInterrupt:
         return _interrupted()
+
+
+def console() -> None:
+    """The ``synaflow`` console script and ``python -m synaflow``: ``main()``, then exit.
+
+    After Ctrl-C the runner has already stopped and cleaned up everything it started;
+    the process then ends at once with 130, skipping the interpreter's own teardown,
+    where threads Ray left behind can crash it (SIGSEGV) after an interrupted run.
+    """
+    import os
+    import sys
+
+    code = main()
+    if code == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
+    raise SystemExit(code)
 
 
 def _interrupted() -> int:

@@ -27,15 +27,22 @@ FEED_BYTES = 4 << 20
 REPLAY_BYTES = 256 << 20  # input a stream reader keeps to replay after losing its actor
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / (1 << 20):g} MiB" if nbytes >= 1 << 20 else f"{nbytes} bytes"
+
+
 class Feeder:
     """Pushes one stream parameter's slices into the stage's actor, one push at a
     time; a push returns when the function has started on its slices. While it is
     out, the window counts its items, so the function holds at most two windows
     (the one it reads and the next), and the intake fills meanwhile.
 
-    Everything pushed is also kept (``log``, up to ``REPLAY_BYTES``), so that a
-    reader whose actor dies can be called again on a new actor with its whole input;
-    past that size the log is dropped and such a loss ends the run."""
+    Everything pushed is also kept (``log``), so that a reader whose actor dies can be
+    called again on a new actor with its whole input: up to a quarter of the stream's byte
+    bound (``max_in_flight_bytes``) when it has one, else up to ``REPLAY_BYTES``. The
+    log holds refs, which keep their objects in the store, so a larger one would break
+    the bound; past it the log is dropped and such a loss ends the run, naming the step.
+    On a byte-bounded stream the push window is kept within the bound as well."""
 
     def __init__(self, stage: "ActorStage", param: str, reader: StreamIn) -> None:
         self.stage = stage
@@ -45,6 +52,17 @@ class Feeder:
         self.ended = False
         self.log: list | None = []
         self.logged_bytes = 0
+        # The replay log holds refs, so it keeps their objects in the store: a stream
+        # with a byte bound keeps a quarter of it for replay, so hand-off (the bound),
+        # push windows (half of it) and log stay within 2 x max_in_flight items; past
+        # it, losing the reader's actor ends the run, naming the step. Others keep up
+        # to REPLAY_BYTES.
+        bound = reader.out.state.max_bytes
+        self.replay_bytes = REPLAY_BYTES if bound is None else min(bound // 4, REPLAY_BYTES)
+        # On a byte-bounded edge the reader's two windows (the one it reads, the next)
+        # together stay within the edge's own bound, in items and in bytes.
+        self.bound = None if bound is None else (
+            max(1, reader.out.state.capacity // 2), max(1, bound // 2))
         fixed = stage.options.get("batch_size")  # items per push, for an ALL step
         self.size = FEED_WINDOW if fixed in (None, "auto") else int(fixed)
 
@@ -54,6 +72,9 @@ class Feeder:
             return False
         item_bytes = max(1, getattr(reader.out, "item_bytes", 0))
         window = max(1, min(self.size, FEED_BYTES // item_bytes))
+        if self.bound is not None:
+            items, nbytes = self.bound
+            window = max(1, min(window, items, nbytes // item_bytes))
         reader.window = max(0, window - self.pushed)
         progressed = reader.fill()
         if self.pushed:
@@ -82,7 +103,7 @@ class Feeder:
         if self.log is None:
             return
         self.logged_bytes += nbytes
-        if self.logged_bytes > REPLAY_BYTES:
+        if self.logged_bytes > self.replay_bytes:
             self.log = None  # too big to keep: losing the actor now ends the run
             return
         self.log.extend(slices)
@@ -207,8 +228,11 @@ class ActorStage(StreamStage):
             return
         if not lost or self.feeders:
             if lost and self.feeders:
+                budget = min(f.replay_bytes for f in self.feeders)
                 why = ("it is a generator that reads streams" if self.node.is_stream else
-                       f"its input so far is over {REPLAY_BYTES >> 20} MiB, too big to keep")
+                       f"its input so far is over the {_size(budget)} it may keep for "
+                       "replay (a quarter of its stream's max_in_flight_bytes, at most "
+                       f"{_size(REPLAY_BYTES)})")
                 exc.add_note(f"Pipeline '{self.core.dag.name}', step '{self.name}': its actor "
                              f"was lost mid-stream and it cannot be called again, as {why}")
             super().failed(exc, data)

@@ -656,7 +656,8 @@ def read_all_once(counted: Iterator[int], marks: str) -> list:
     return seen
 
 
-def crashing_reader() -> Any:
+def crashing_reader(max_bytes: Any = None) -> Any:
     return make("crashing_reader", Marked, [
-        step("counted", fn=counted, max_in_flight=4, ray={"batch_size": 8}),
+        step("counted", fn=counted, max_in_flight=4, max_in_flight_bytes=max_bytes,
+             ray={"batch_size": 8}),
         step("read_all_once", fn=read_all_once, ray={"batch_size": 8})])

@@ -124,6 +124,18 @@ def test_lost_stream_reader_is_called_again(ray_session, tmp_path):
     assert (tmp_path / "attempts").read_text() == "xx"
 
 
+def test_lost_reader_of_byte_bounded_stream_ends_the_run(ray_session, tmp_path):
+    """A byte-bounded stream keeps a quarter of its bound for replay (the replay log
+    holds objects in the store): losing its reader's actor past that ends the run with
+    an error naming the step and why, never with lost or repeated items."""
+    with pytest.raises(Exception) as info:
+        ray_run(rp.crashing_reader("64B"), rp.Marked(200, str(tmp_path)))
+    text = "".join(getattr(info.value, "__notes__", [])) + str(info.value)
+    assert "step 'read_all_once': its actor was lost mid-stream" in text
+    assert "over the 16 bytes it may keep for replay (a quarter of its stream's" in text
+    assert (tmp_path / "attempts").read_text() == "x"
+
+
 def test_stop_keys_expire(ray_session, monkeypatch):
     """A stopped step's key in Ray's key-value store is there for workers to find,
     then deleted by the driver's one expiry thread (after KEEP_S)."""
