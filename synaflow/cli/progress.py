@@ -125,12 +125,20 @@ class ProgressBoard:
             row.in_flight = _in_flight(core.dag, name, trackers)
 
     def settle(self, result: Any) -> None:
-        """Mark the steps a finished run skipped or never reached (no event says so)."""
+        """Mark the steps a finished run skipped or never reached (no event says so), and
+        take every step's final counts from the result, so the last frame and the
+        summary line agree."""
         for name, stats in getattr(result, "steps", {}).items():
             row = self.rows.get(name)
-            if row is not None and row.status in ("pending", "running") \
-                    and stats.status in ("skipped", "not_run"):
+            if row is None:
+                continue
+            if row.status in ("pending", "running") and stats.status in ("skipped", "not_run"):
                 row.status = "skipped" if stats.status == "skipped" else "not run"
+            if stats.status in ("ok", "error"):
+                row.errors = stats.errors
+                if row.streaming or row.items is not None:
+                    row.items = stats.items_out
+                row.in_flight = "-"
 
 
 def _rows_taken(tracker: Any) -> int:

@@ -352,8 +352,11 @@ def test_board_clock_starts_with_the_pipeline():
 def test_settle_marks_skipped_steps():
     board = ProgressBoard(["a", "b", "c"], clock=Clock())
     board.observe(completed("a", 1))
-    result = SimpleNamespace(steps={"a": SimpleNamespace(status="error"),
-                                    "b": SimpleNamespace(status="skipped"),
-                                    "c": SimpleNamespace(status="not_run")})
+    result = SimpleNamespace(steps={
+        "a": SimpleNamespace(status="error", items_out=7, errors=2),
+        "b": SimpleNamespace(status="skipped", items_out=0, errors=0),
+        "c": SimpleNamespace(status="not_run", items_out=0, errors=0)})
     board.settle(result)
     assert [r.status for r in board.rows.values()] == ["done", "skipped", "not run"]
+    # The last frame shows the result's own counts, as the summary line does.
+    assert (board.rows["a"].items, board.rows["a"].errors) == (7, 2)

@@ -228,3 +228,24 @@ def test_stream_step_with_resources_reading_its_input_at_once(mode):
     called: its input must flow before it has returned (no waiting for it first)."""
     out = rp.run_mode(mode, rp.eager_stream_reader(), rp.N(5), stall_timeout=20)
     assert out.outputs == {"gathered_sorted": [4, 3, 2, 1, 0]}
+
+
+def test_progress_ticks_on_real_ray(ray_session):
+    """``progress=`` is called from the Ray runner's wait loop (it was swallowed, so the
+    CLI's display froze with ``--runner ray``): at least twice a second, with the live
+    counts of the step's tracker."""
+    from synaflow.distributed import ray_run
+
+    ticks: list[tuple[float, int]] = []
+
+    def progress(core) -> None:
+        tracker = core.trackers.get("slow_sum")
+        ticks.append((time.monotonic(), 0 if tracker is None else tracker.success))
+
+    started = time.monotonic()
+    rows = ray_run(rp.bounded_all(3), rp.N(200), progress=progress).outputs["slow_sum"]
+    elapsed = time.monotonic() - started
+    assert [r[0] for r in rows] == list(range(200))
+    assert len(ticks) >= 2 * int(elapsed), (len(ticks), elapsed)
+    gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.6, max(gaps)
