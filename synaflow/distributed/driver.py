@@ -328,7 +328,7 @@ class _RayRun:
         if not progressed and not self.pending:
             for stage in active:
                 self.guard.wait_begins(stage, stage.blocked())
-        message = self.guard.check(len(active))
+        message = self.guard.check(len(active), self.core.busy)
         if message is not None:
             self.core.set_fatal(StallError(f"Pipeline '{self.core.dag.name}': {message}"),
                                 None)

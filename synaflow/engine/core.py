@@ -215,6 +215,23 @@ class RunCore:
         self.skipped[name] = reason
         self._release_inputs(name)
 
+    def busy(self, idle: float) -> list[str]:
+        """The steps inside a call while nothing progressed for ``idle`` seconds: started,
+        not finished, and on which item (for a stall message)."""
+        out = []
+        for name, tracker in self.trackers.items():
+            if not tracker.started or tracker.closed or name in self.finished:
+                continue
+            node = self.dag.steps[name]
+            if node.mode is StepMode.EACH:
+                what = f"in a call on item {tracker.success + tracker.errors}"
+            elif node.is_stream:
+                what = f"producing item {tracker.success}"
+            else:
+                what = "in its call"
+            out.append(f"step '{name}' is busy {what}, with no progress for {idle:.1f} s")
+        return out
+
     def step_finished(self, name: str) -> None:
         """The driver's work for ``name`` ended (published, failed or drained)."""
         self.finished.add(name)

@@ -33,8 +33,12 @@ class StallGuard:
         self.waiting.pop(token, None)
         self.progress += 1
 
-    def check(self, active_workers: int) -> str | None:
-        """A description of the stall, or None while the run can still progress."""
+    def check(self, active_workers: int,
+              busy: Callable[[float], list[str]] | None = None) -> str | None:
+        """A description of the stall, or None while the run can still progress.
+
+        ``busy(idle_s)``: what the steps that are inside a call are doing (named in
+        the message when no step waits on a hand-off)."""
         now = self.clock()
         if self.progress != self._seen:
             self._seen, self._since = self.progress, now
@@ -45,12 +49,13 @@ class StallGuard:
             return self.describe(f"Deadlock: every running step has waited {idle:.1f} s")
         if self.stall_timeout is not None and idle >= self.stall_timeout:
             shown = f"{idle:.1f}".rstrip("0").rstrip(".")
-            return self.describe(f"No progress for {shown} s")
+            return self.describe(f"No progress for {shown} s", busy(idle) if busy else [])
         return None
 
-    def describe(self, head: str) -> str:
+    def describe(self, head: str, busy: list[str] | None = None) -> str:
         reasons = sorted(set(self.waiting.values()))
-        blocked = "; ".join(reasons) or "no step is waiting on a hand-off (a step is busy)"
+        blocked = "; ".join(reasons + sorted(busy or [])) \
+            or "no step is waiting on a hand-off (a step is busy)"
         hint = "raise stall_timeout if a step is just slow"
         if any("full" in r for r in reasons):
             hint = ("a step that reads two streams of one fan-out one after the other needs "

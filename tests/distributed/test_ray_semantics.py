@@ -249,3 +249,21 @@ def test_progress_ticks_on_real_ray(ray_session):
     assert len(ticks) >= 2 * int(elapsed), (len(ticks), elapsed)
     gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:])]
     assert max(gaps) < 0.6, max(gaps)
+
+
+def test_stall_names_the_busy_step(ray_session):
+    """issue 24, item 1 on the Ray runner: the StallError names the step in a call.
+    (The plain debug mode runs each call inline on the driver, so it sees the stall
+    only if the call never returns.)"""
+    import stall_support as sup
+
+    from conftest import pickle_by_value
+    from synaflow import StallError
+    from synaflow.distributed import ray_run
+
+    pickle_by_value(sup.__name__)
+    with pytest.raises(StallError) as info:
+        ray_run(sup.STUCK, sup.Rows(), stall_timeout=0.5)
+    text = str(info.value)
+    assert "Blocked: step 'stuck_on_two' is busy in a call on item" in text, text
+    assert "with no progress for" in text

@@ -124,7 +124,7 @@ class _AsyncRun:
 
     def _check_stall(self) -> None:
         active = sum(1 for t in self.tasks if not t.done())
-        message = self.guard.check(active)
+        message = self.guard.check(active, self.core.busy)
         if message is not None:
             self.core.set_fatal(StallError(f"Pipeline '{self.core.dag.name}': {message}"), None)
 

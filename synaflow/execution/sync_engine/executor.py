@@ -164,7 +164,7 @@ class _SyncRun:
         return sum(1 for t in self.threads.values() if t.is_alive())
 
     def _check_stall(self) -> None:
-        message = self.guard.check(self._active())
+        message = self.guard.check(self._active(), self.core.busy)
         if message is not None:
             self.core.set_fatal(StallError(f"Pipeline '{self.core.dag.name}': {message}"), None)
 
