@@ -103,7 +103,10 @@ class ProgressBoard:
         if event is StepEvent.STARTED:
             row.start(now)
         elif event is StepEvent.COMPLETED:
-            row.end("done", now, ctx.success_count, ctx.error_count)
+            # A value step made one value, whatever its length (the event's count is
+            # len() of a list/tuple/set, as 0.32.4 reported it: a NamedTuple is no 2 items).
+            items = ctx.success_count if row.streaming else 1
+            row.end("done", now, items, ctx.error_count)
         elif event is StepEvent.FAILED:
             row.end("failed", now, ctx.success_count, ctx.error_count)
 
@@ -136,7 +139,7 @@ class ProgressBoard:
                 row.status = "skipped" if stats.status == "skipped" else "not run"
             if stats.status in ("ok", "error"):
                 row.errors = stats.errors
-                if row.streaming or row.items is not None:
+                if row.streaming:
                     row.items = stats.items_out
                 row.in_flight = "-"
 

@@ -67,8 +67,9 @@ def test_value_steps_have_no_rate():
     board = ProgressBoard(["value"], streaming=[], clock=clock)
     board.observe(started("value"))
     clock.now += 1
-    board.observe(completed("value", 1))
+    board.observe(completed("value", 2))  # e.g. a 2-field NamedTuple: len() is 2
     assert board.rows["value"].rate(clock.now) is None
+    assert board.rows["value"].items == 1  # one value, not "2 items" (issue 24, item 12)
 
 
 # -- board: polling trackers -------------------------------------------------------------------------
