@@ -49,7 +49,14 @@ def run_command(ns: argparse.Namespace, pipeline: Any, *, hooks: Any, fields: li
     _close(display, result)
     post.succeeded()
     report(result, pipeline, as_json=ns.json)
+    if getattr(ns, "fail_on_errors", False) \
+            and getattr(result, "status", None) == "completed_with_errors":
+        return EXIT_COMPLETED_WITH_ERRORS
     return 0
+
+
+# ``synaflow run --fail-on-errors``: the run ended, but some steps recorded errors.
+EXIT_COMPLETED_WITH_ERRORS = 3
 
 
 def _pre_run(hook: Callable[[Any], Any], ctx: PreRunContext, params_cls: type) -> Any:

@@ -314,6 +314,16 @@ def test_completed_with_errors_warns(capsys):
                                     "errors: step 'odd_only' failed (2 error(s))")
 
 
+def test_fail_on_errors_exits_3(capsys):
+    """--fail-on-errors: a run that completed with errors exits 3 (issue 24, item 10);
+    a clean run still exits 0."""
+    code, _, err = run_main(capsys, *CAT, "run", "partial", "--n", "4", "--fail-on-errors")
+    assert code == 3
+    assert "completed with errors" in err.splitlines()[-1]
+    code, _, _ = run_main(capsys, *CAT, "run", "partial", "--n", "0", "--fail-on-errors")
+    assert code == 0
+
+
 def test_pipeline_exception_propagates(capsys):
     from synaflow import PipelineStopException
 
