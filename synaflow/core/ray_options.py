@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import PipelineDefinitionError
+from .sizes import parse_size
 
 _NUMBER = (int, float)
 
@@ -29,6 +30,17 @@ def _resources(v: Any) -> bool:
                                        for k, x in v.items())
 
 
+def _size(v: Any) -> bool:
+    size = parse_size(v)
+    return size is not None and size >= 0
+
+
+# Ray's own resource names have options of their own: in resources={} Ray refuses them
+# only when the task starts, without naming the step.
+_BUILTIN_RESOURCES = {"CPU": "num_cpus", "GPU": "num_gpus", "memory": "memory",
+                      "object_store_memory": None}
+
+
 def _retry_exceptions(v: Any) -> bool:
     return isinstance(v, bool) or (isinstance(v, (list, tuple)) and all(
         isinstance(e, str) or (isinstance(e, type) and issubclass(e, BaseException))
@@ -38,7 +50,7 @@ def _retry_exceptions(v: Any) -> bool:
 _RULES: dict[str, tuple[Any, str]] = {
     "num_cpus": (_non_negative, "a number >= 0"),
     "num_gpus": (_non_negative, "a number >= 0"),
-    "memory": (_non_negative, "bytes as a number >= 0"),
+    "memory": (_size, "bytes: an int >= 0 or a size such as '2GB' or '512MiB'"),
     "resources": (_resources, "a dict of resource name -> amount >= 0"),
     "runtime_env": (lambda v: isinstance(v, dict), "a dict (Ray runtime_env)"),
     "max_retries": (_retries, "an int >= -1 (-1 = retry forever)"),
@@ -48,8 +60,8 @@ _RULES: dict[str, tuple[Any, str]] = {
     "batch_size": (lambda v: v == "auto" or _positive_int(v), "an int >= 1 or 'auto'"),
     "max_concurrency": (_positive_int, "an int >= 1"),
     # Value outputs this large stay in the object store (distributed/objects.py).
-    "object_store_threshold": (lambda v: _positive_int(v) or (type(v) is int and v == 0),
-                               "bytes as an int >= 0 (0: always the object store)"),
+    "object_store_threshold": (_size, "bytes: an int >= 0 (0: always the object store) "
+                                      "or a size such as '4MiB'"),
 }
 
 RAY_OPTION_NAMES = tuple(_RULES)
@@ -74,8 +86,23 @@ def validate_ray_options(options: Any, *, pipeline: str, step: str) -> dict[str,
             raise PipelineDefinitionError(
                 f"Ray option '{key}' must be {rule[1]}, found {value!r}", pipeline=pipeline,
                 step=step, fix=f"set '{key}' to {rule[1]}")
-        out[key] = _jsonable(value)
+        if key == "resources":
+            _no_builtin_resources(value, pipeline, step)
+        out[key] = parse_size(value) if key in ("memory", "object_store_threshold") \
+            else _jsonable(value)
     return out
+
+
+def _no_builtin_resources(resources: dict, pipeline: str, step: str) -> None:
+    for name in resources:
+        if name in _BUILTIN_RESOURCES:
+            option = _BUILTIN_RESOURCES[name]
+            fix = (f"use ray={{'{option}': {resources[name]!r}}} instead" if option else
+                   "leave it out: the object store is not a resource a task asks for")
+            raise PipelineDefinitionError(
+                f"Ray option 'resources' names '{name}', one of Ray's own resources, "
+                "which Ray refuses in resources={} (only when the task starts)",
+                pipeline=pipeline, step=step, param="ray", fix=fix)
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,11 +1,10 @@
 """Build-time checks that are not wiring: pipeline basics, settings, resources, shapes."""
 from __future__ import annotations
 
-import re
-from fractions import Fraction
 from typing import Any
 
 from .exceptions import PipelineDefinitionError, PipelineShapeError
+from .sizes import UNITS_TEXT, parse_size
 from .signatures import MISSING, is_async_callable, params_fields, resource_type
 from .type_compatibility import get_type_name, is_stream_type
 from .types import OnError, StepMode
@@ -65,9 +64,6 @@ def error_policy(value: Any, *, root: str, step: str) -> OnError:
         fix="on_error=OnError.CONTINUE (or \"continue\"), or OnError.STOP (or \"stop\")")
 
 
-_BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
 _BYTES_FIX = "max_in_flight_bytes=64 * 2**20, or the same as a string: '64MiB'"
 
 
@@ -95,16 +91,13 @@ def step_byte_bound(f: Any, root: str) -> int | None:
 
 
 def _parse_size(raw: Any, where: dict[str, Any]) -> int:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    match = _SIZE.fullmatch(raw) if isinstance(raw, str) else None
-    unit = (match.group(2) or "B").lower() if match else ""
-    if match is None or unit not in _BYTE_UNITS:
+    value = parse_size(raw)
+    if value is None:
         found = f"{raw!r}" if isinstance(raw, str) else f"{type(raw).__name__} {raw!r}"
         raise PipelineDefinitionError(
-            f"expects a number of bytes (an int) or a size such as '64MiB' (units B, kB, "
-            f"MB, GB, TB, KiB, MiB, GiB, TiB), found {found}", **where, fix=_BYTES_FIX)
-    return int(Fraction(match.group(1)) * _BYTE_UNITS[unit])
+            f"expects a number of bytes (an int) or a size such as '64MiB' ({UNITS_TEXT}), "
+            f"found {found}", **where, fix=_BYTES_FIX)
+    return value
 
 
 def check_byte_bounds(nodes: dict, root: str) -> None:

@@ -25,11 +25,16 @@ _READS = threading.local()
 
 
 def check_threshold(value: Any, pipeline: str) -> int:
-    """``ray_run(object_store_threshold=...)``, checked: bytes as an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """``ray_run(object_store_threshold=...)``, checked: bytes as an int >= 0 or a size
+    string such as ``"4MiB"`` (the parser of ``max_in_flight_bytes``)."""
+    from ..core.sizes import parse_size
+
+    size = parse_size(value)
+    if size is None or size < 0:
         raise ValueError(f"Pipeline '{pipeline}': object_store_threshold must be bytes as "
-                         f"an int >= 0 (0: every value in the object store), got {value!r}")
-    return value
+                         f"an int >= 0 (0: every value in the object store) or a size such "
+                         f"as '4MiB', got {value!r}")
+    return size
 
 
 def note_read(seconds: float | None) -> None:

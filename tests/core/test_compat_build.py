@@ -426,3 +426,29 @@ def test_hand_built_dag_runs_as_declared():
     HAND_CALLS.clear()
     asyncio.run(async_run(dag, Batch([4, 5])))
     assert HAND_CALLS == [4, 5]
+
+
+# -- issue 24, item 8: one size parser; Ray's own resources refused at build time -------
+@pytest.mark.parametrize("raw, expected", [("2GB", 2 * 10**9), ("512MiB", 512 << 20),
+                                           (1 << 30, 1 << 30), ("1.5GiB", 3 << 29)])
+def test_ray_memory_takes_a_size(raw, expected):
+    p = pipeline(name="sized", params=One, steps=[step("a", fn=sized_step,
+                                                       ray={"memory": raw})])
+    assert p.dag.steps["a"].ray_options["memory"] == expected
+    assert p.to_dict()["steps"]["a"]["ray_options"] == {"memory": expected}
+
+
+def sized_step(n: int) -> int:
+    return n
+
+
+@pytest.mark.parametrize("opts, phrase", [
+    ({"memory": "lots"}, "Ray option 'memory' must be bytes: an int >= 0 or a size"),
+    ({"memory": -1}, "Ray option 'memory' must be bytes"),
+    ({"resources": {"CPU": 1}}, "names 'CPU', one of Ray's own resources"),
+    ({"resources": {"GPU": 1}}, "use ray={'num_gpus': 1} instead"),
+])
+def test_bad_ray_sizes_and_resources_refused_at_build(opts, phrase):
+    with pytest.raises(PipelineDefinitionError) as info:
+        pipeline(name="sized", params=One, steps=[step("a", fn=sized_step, ray=opts)])
+    assert phrase in str(info.value) and "step 'a'" in str(info.value)

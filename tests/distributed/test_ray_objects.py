@@ -193,6 +193,11 @@ def test_threshold_option_is_validated():
         op.sizes(object_store_threshold=-1)
     with pytest.raises(ValueError, match="object_store_threshold must be bytes"):
         RayPipelineExecutor(op.sizes(), object_store_threshold=1.5)
+    # One size parser for every byte option (issue 24, item 8).
+    assert op.sizes(object_store_threshold="4MiB").to_dict()["steps"]["array"][
+        "ray_options"] == {"object_store_threshold": 4 << 20}
+    assert RayPipelineExecutor(op.sizes(), object_store_threshold="2MiB",
+                               debug=True).object_store_threshold == 2 << 20
 
 
 @pytest.mark.parametrize("kind, producer, reader, kept", [
