@@ -163,7 +163,12 @@ def _converter(kind: type) -> Callable[[str], Any]:
         return _b64
 
     def parse(text: str) -> Any:
-        return _parse_bool(text) if kind is bool else kind(text)
+        try:
+            return _parse_bool(text) if kind is bool else kind(text)
+        except (TypeError, ValueError):
+            # 0.32.4's phrase, then what the field wants (issue 24, item 9).
+            raise argparse.ArgumentTypeError(
+                f"invalid parse value: {text!r}: expected {kind.__name__}") from None
     return parse
 
 

@@ -180,8 +180,14 @@ def _is_pep604(tp: Any) -> bool:
 def _type_fix(b: Binding, producer_type: Any) -> str:
     shown = get_type_name(producer_type)
     if is_stream_type(producer_type) or isinstance(producer_type, ListType):
-        return (f"annotate '{b.param}' with the item type to receive items one by one, "
-                f"'Iterator[...]' to stream them, or 'list[...]' to receive them all")
+        item = element_type(producer_type)
+        if item is None or item is producer_type:
+            return (f"annotate '{b.param}' with the item type to receive items one by one, "
+                    f"'Iterator[...]' to stream them, or 'list[...]' to receive them all")
+        name = get_type_name(item)
+        return (f"annotate '{b.param}: list[{name}]' to receive them all, "
+                f"'{b.param}: Iterator[{name}]' to stream them, or '{b.param}: {name}' to "
+                "receive them one by one")
     return f"annotate '{b.param}: {shown}', or change what '{b.producer}' returns"
 
 

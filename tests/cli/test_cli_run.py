@@ -78,10 +78,10 @@ def test_typed_flag_help(capsys):
 
 
 @pytest.mark.parametrize("flag,value,message", [
-    ("--count", "x", "argument --count: invalid parse value: 'x'"),
-    ("--ratio", "fast", "argument --ratio: invalid parse value: 'fast'"),
-    ("--ids", "1.5", "argument --ids: invalid parse value: '1.5'"),
-    ("--flags", "maybe", "argument --flags: invalid parse value: 'maybe'"),
+    ("--count", "x", "argument --count: invalid parse value: 'x': expected int"),
+    ("--ratio", "fast", "argument --ratio: invalid parse value: 'fast': expected float"),
+    ("--ids", "1.5", "argument --ids: invalid parse value: '1.5': expected int"),
+    ("--flags", "maybe", "argument --flags: invalid parse value: 'maybe': expected bool"),
     ("--blob", "!!", "argument --blob: must be valid base64"),
 ])
 def test_bad_typed_value_exit_2(capsys, flag, value, message):

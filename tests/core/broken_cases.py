@@ -705,3 +705,22 @@ def _(compile):
 @case("observer_not_callable", "is not callable", shape=True)
 def _(compile):
     return compile(make([step("a", fn=one)], observers=[Observer(42)]))
+
+
+class FileStat(NamedTuple):
+    size: int
+
+
+def file_stat(user: str) -> FileStat:
+    return FileStat(len(user))
+
+
+@case("each_output_wrong_list", "expects list[int] but 'file_stat' produces ListType(FileStat)",
+      "annotate 'file_stat: list[FileStat]' to receive them all", step="total",
+      param="file_stat", ref=False)
+def _(compile):
+    def total(file_stat: list[int]) -> int:
+        return len(file_stat)
+
+    return compile(make([step("file_stat", fn=file_stat), step("total", fn=total)],
+                        params=Users))
