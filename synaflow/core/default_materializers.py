@@ -207,8 +207,13 @@ memory_materializer_factory.__name__ = "memory_materializer"
 def log_error(error_ctx: ErrorContext) -> None:
     """Log one WARNING per recorded error on logger ``synaflow`` (traceback at DEBUG)."""
     exc = error_ctx.exception
-    logger.warning("[%s] [%s] [%s] [%s] %s: %s", error_ctx.pipeline_name,
-                   error_ctx.dataset_name, error_ctx.step_name, error_ctx.run_id,
+    where = [error_ctx.pipeline_name, error_ctx.step_name, error_ctx.run_id]
+    if error_ctx.dataset_name != error_ctx.step_name:  # the step's name once, not twice
+        where.insert(1, error_ctx.dataset_name)
+    item = getattr(error_ctx, "item_index", None)
+    on = "" if item is None else f" on item {item}" + (
+        f" ({error_ctx.item})" if getattr(error_ctx, "item", None) is not None else "") + ":"
+    logger.warning("%s%s %s: %s", " ".join(f"[{w}]" for w in where), on,
                    type(exc).__name__, exc)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s", format_exception_text(exc))

@@ -53,6 +53,10 @@ class ErrorContext:
     success_count: int = 0
     error_count: int = 1
     completed_all_inputs: bool | None = None
+    # EACH rows: the failed item's index in the step's input, and a short repr of it
+    # (so an error materializer can write a dead-letter file to re-run); else None.
+    item_index: int | None = None
+    item: str | None = None
 
 
 @dataclass

@@ -32,7 +32,7 @@ from typing import Any, AsyncIterator, Callable
 from ..core.observers import Observer, ResolvedObserver
 from ..core.types import StepMode
 from ..engine.core import CallPlan, RunCore
-from ..engine.tracker import value_count
+from ..engine.tracker import note_item, value_count
 from ..execution.async_steps import AsyncResources
 from ..execution.local_steps import Resources, check_output_kind
 from .errors import portable_error
@@ -236,6 +236,7 @@ async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
             check_item(spec, value, index)
             out.results.append(value)
         except Exception as exc:
+            note_item(exc, row)
             if out.failed(index, exc):
                 break
     return out.done()

@@ -23,7 +23,7 @@ from ..core.signatures import fn_kind
 from ..core.types import StepMode
 from ..engine.core import CallPlan
 from ..engine.sizes import nbytes
-from ..engine.tracker import value_count
+from ..engine.tracker import note_item, value_count
 from ..execution.local_steps import Resources, check_output_kind
 from ..execution.sync_handoff import _Single
 from .refs import Remote, fetch, remote_view
@@ -272,6 +272,7 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
             check_item(spec, value, index)
             append(value)
         except Exception as exc:
+            note_item(exc, row)
             if out.failed(index, exc):
                 break
     return out.done()

@@ -24,6 +24,26 @@ def value_count(value: Any) -> int:
     return len(value) if isinstance(value, (list, tuple, set)) else 1
 
 
+ITEM_REPR = 200  # characters of a failed item's repr kept in its ErrorContext
+
+
+def note_item(exc: BaseException, row: Any) -> None:
+    """Attach a short repr of the row ``exc`` came from (it travels with the exception
+    from a Ray worker); ``row_failed`` puts it into the ErrorContext."""
+    if type(row) is tuple and len(row) == 1:  # one source: the item itself
+        row = row[0]
+    try:
+        text = repr(row)
+    except Exception:
+        text = f"<{type(row).__name__} object>"
+    if len(text) > ITEM_REPR:
+        text = text[:ITEM_REPR - 3] + "..."
+    try:
+        exc.synaflow_item = text  # type: ignore[attr-defined]
+    except Exception:  # exceptions with __slots__: no item, the index still says which
+        pass
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     while isinstance(exc, PipelineStopException) and exc.cause is not None:
         exc = exc.cause
@@ -87,12 +107,15 @@ class StepTracker:
             success_count=self.success, error_count=max(self.errors, 1),
             completed_all_inputs=complete, exception=_unwrap(exc), **self._scope()))
 
-    def _report(self, exc: BaseException, *, complete: bool | None) -> Report:
+    def _report(self, exc: BaseException, *, complete: bool | None,
+                index: int | None = None) -> Report:
         return Report(self.error_handler, ErrorContext(
             pipeline_name=self.core.dag.name, dataset_name=self.name, step_name=self.name,
             run_id=self.core.run_id, exception=exc, mode=self.node.mode,
             on_error=self.node.on_error, success_count=self.success,
-            error_count=max(self.errors, 1), completed_all_inputs=complete))
+            error_count=max(self.errors, 1), completed_all_inputs=complete,
+            item_index=index, item=None if index is None
+            else getattr(exc, "synaflow_item", None)))
 
     # -- value calls (ALL) ------------------------------------------------------------
     def value_done(self, value: Any, *, count: int | None = None) -> list:
@@ -138,12 +161,17 @@ class StepTracker:
             return [], exc
         if isinstance(exc, ThresholdExceededException):
             exc = InvalidThresholdRaiseInEACHStep(self.name, exc)
+        index = self.success + self.errors  # rows before this one
         self.errors += 1
-        effects = [self._report(exc, complete=False)]
+        effects = [self._report(exc, complete=False, index=index)]
         self.core.step_errored(self.name)
         if self.node.on_error is OnError.STOP:
             effects.append(self._failed_event(exc, complete=False))
-            return effects, self.core.set_fatal(PipelineStopException(self.name, exc), self.name)
+            stop = PipelineStopException(self.name, exc)
+            item = getattr(exc, "synaflow_item", None)
+            stop.add_note(f"Step '{self.name}' failed on item {index} of its input"
+                          + (f": {item}" if item is not None else ""))
+            return effects, self.core.set_fatal(stop, self.name)
         return effects, None
 
     def rows_done(self) -> tuple[list, BaseException | None]:

@@ -436,8 +436,9 @@ def test_failed_event_is_last(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_default_error_log_line(kind, caplog):
-    """One WARNING per failed row on logger ``synaflow``:
-    ``[<pipeline>] [<dataset>] [<step>] [<run_id>] <ExcType>: <message>``."""
+    """One WARNING per failed row on logger ``synaflow``: ``[<pipeline>] [<step>]
+    [<run_id>] on item <index> (<item>): <ExcType>: <message>`` (the dataset's name too
+    when it differs from the step's)."""
     p = pipeline(name="logs", params=N, steps=[step("numbers", fn=numbers),
                                                step("squared", fn=squared),
                                                step("total", fn=total)])
@@ -448,7 +449,7 @@ def test_default_error_log_line(kind, caplog):
                 if r.name == "synaflow" and r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].getMessage() == (
-        f"[logs] [squared] [squared] [{result.run_id}] ValueError: two is not welcome")
+        f"[logs] [squared] [{result.run_id}] on item 1 (2): ValueError: two is not welcome")
 
 
 # -- observers never change execution -------------------------------------------------------

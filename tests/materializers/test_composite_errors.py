@@ -281,7 +281,7 @@ def test_composite_errors_call_every_stage(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="synaflow"):
         assert run(err) is None
     assert seen == [err]
-    assert "[etl] [rows] [rows] [run-1] ValueError: bad row 7" in caplog.text
+    assert "[etl] [rows] [run-1] ValueError: bad row 7" in caplog.text
     assert len(read_jsonl(tmp_path / "rows.jsonl")) == 1
 
 

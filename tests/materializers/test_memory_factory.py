@@ -130,7 +130,7 @@ def test_log_error_format(caplog):
         assert log_error(err_ctx(exc)) is None
     records = [r for r in caplog.records if r.name == "synaflow"]
     warning = [r for r in records if r.levelno == logging.WARNING]
-    assert [r.getMessage() for r in warning] == ["[etl] [rows] [rows] [run-1] KeyError: 'boom'"]
+    assert [r.getMessage() for r in warning] == ["[etl] [rows] [run-1] KeyError: 'boom'"]
     debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
     assert len(debug) == 1 and "Traceback" in debug[0] and "_raised" in debug[0]
 
@@ -144,7 +144,7 @@ def test_log_factory_sync_and_async(caplog):
     assert async_fn.__name__ == "log_error" and inspect.iscoroutinefunction(async_fn)
     with caplog.at_level(logging.WARNING, logger="synaflow"):
         asyncio.run(async_fn(err_ctx(ValueError("x"))))
-    assert "[etl] [rows] [rows] [run-1] ValueError: x" in caplog.text
+    assert "[etl] [rows] [run-1] ValueError: x" in caplog.text
 
 
 # -- factory detection --------------------------------------------------------------
