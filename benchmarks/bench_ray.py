@@ -37,7 +37,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -295,29 +295,35 @@ def fast_free() -> None:
         FAST_FREE = True
 
 
-def bench_backpressure(n: int = 2000, mif: int = 8) -> None:
-    replicas = 2
+def measure_store(name: str, p: Any, n: int, step_name: str, expected: Any,
+                  bound: int, *extra: str) -> None:
+    """Run ``p`` on ``n`` items while sampling the store; report its peak against
+    ``bound`` MiB (and nothing spilled), the throughput and ``extra`` figures."""
     fast_free()
-    p = pipeline(name="backpressure", params=N, steps=[
-        step("blobs", fn=blobs, max_in_flight=mif),
-        step("slow_len", fn=slow_len, ray={"replicas": replicas})])
-    ray_run(p, N(20))
+    ray_run(p, N(8))  # warm up: actors and workers exist before measuring
     sampler = StoreSampler()
     sampler.start()
     t0 = time.perf_counter()
-    out = ray_run(p, N(n)).outputs["slow_len"]
+    out = ray_run(p, N(n)).outputs[step_name]
     elapsed = time.perf_counter() - t0
     sampler.stop.set()
     sampler.join()
-    assert out == [1 << 20] * n
-    bound = 2 * (mif + replicas)
-    report("backpressure", f"peak {sampler.peak_mib} MiB",
-           f"spilled {sampler.spilled_mib} MiB", f"{n / elapsed:.0f} items/s",
-           f"floor {n * 0.005 / replicas:.1f} s vs {elapsed:.1f} s",
+    assert out == expected
+    report(name, f"peak {sampler.peak_mib} MiB", f"spilled {sampler.spilled_mib} MiB",
+           f"{n / elapsed:.0f} items/s", *(e.format(elapsed=elapsed) for e in extra),
            target=f"<= {bound} MiB, 0 spilled",
            ok=sampler.peak_mib <= bound and sampler.spilled_mib == 0,
            peak_mib=sampler.peak_mib, spilled_mib=sampler.spilled_mib,
            items_per_s=n / elapsed)
+
+
+def bench_backpressure(n: int = 2000, mif: int = 8) -> None:
+    replicas = 2
+    p = pipeline(name="backpressure", params=N, steps=[
+        step("blobs", fn=blobs, max_in_flight=mif),
+        step("slow_len", fn=slow_len, ray={"replicas": replicas})])
+    measure_store("backpressure", p, n, "slow_len", [1 << 20] * n, 2 * (mif + replicas),
+                  f"floor {n * 0.005 / replicas:.1f} s vs {{elapsed:.1f}} s")
 
 
 def total_len(blobs: Iterator[bytes]) -> int:
@@ -331,26 +337,10 @@ def total_len(blobs: Iterator[bytes]) -> int:
 def bench_byte_bound_all(n: int = 300, mif: int = 4) -> None:
     """Issue 23, item 4: a byte-bounded stream read by one ALL step (its replay log and
     push windows used to hold up to 256 MiB of the stream in the store)."""
-    fast_free()
     p = pipeline(name="byte_bound_all", params=N, steps=[
         step("blobs", fn=blobs, max_in_flight=mif, max_in_flight_bytes="8MiB"),
         step("total_len", fn=total_len)])
-    ray_run(p, N(8))
-    sampler = StoreSampler()
-    sampler.start()
-    t0 = time.perf_counter()
-    out = ray_run(p, N(n)).outputs["total_len"]
-    elapsed = time.perf_counter() - t0
-    sampler.stop.set()
-    sampler.join()
-    assert out == n << 20
-    bound = 2 * (mif + 1)
-    report("bytebound-all", f"peak {sampler.peak_mib} MiB",
-           f"spilled {sampler.spilled_mib} MiB", f"{n / elapsed:.0f} items/s",
-           target=f"<= {bound} MiB, 0 spilled",
-           ok=sampler.peak_mib <= bound and sampler.spilled_mib == 0,
-           peak_mib=sampler.peak_mib, spilled_mib=sampler.spilled_mib,
-           items_per_s=n / elapsed)
+    measure_store("bytebound-all", p, n, "total_len", n << 20, 2 * (mif + 1))
 
 
 def bench_tiny(rounds: int = 20) -> None:
