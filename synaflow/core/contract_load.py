@@ -108,7 +108,7 @@ def _observers(entries: list | None, pipeline: str, step: str | None) -> tuple:
 
 def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: dict,
           done: dict[str, DagNode]) -> DagNode:
-    from .expansion import scoped_fn
+    from .scoped import scoped_fn
     from .signatures import function_hints, output_annotation
     from .wiring import each_output_type
 

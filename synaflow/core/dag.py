@@ -120,7 +120,7 @@ class DagNode:
     def __post_init__(self) -> None:
         freeze_sequences(self)
         if self.fn_kind == "sync" and self.fn is not None:  # the default: ask the function
-            from .signatures import fn_kind
+            from .callables import fn_kind
 
             object.__setattr__(self, "fn_kind", fn_kind(self.fn))
         if not self.bindings and self.deps:

@@ -14,8 +14,8 @@ from .dag import Dag, DagNode
 from .default_materializers import (log_error_materializer_factory,
                                     memory_materializer_factory)
 from .exceptions import PipelineDefinitionError
-from .expansion import (FlatStep, flat_from_include, flat_from_step, resolve_observers,
-                        scoped_fn)
+from .expansion import FlatStep, flat_from_include, flat_from_step, resolve_observers
+from .scoped import scoped_fn
 from .frozen import FrozenDict
 from .naming import get_base_dataset_name
 from .planning import (check_asymmetric_lockstep, check_materializing_consumers,

@@ -9,32 +9,10 @@ import inspect
 import typing
 from typing import Any, Callable
 
+from .callables import fn_kind, is_async_callable, unwrap_callable
 from .exceptions import PipelineDefinitionError
 
 _MISSING = object()
-
-
-def _describes_itself(fn: Any) -> bool:
-    """A callable object carrying its own ``__signature__`` or ``__annotations__`` (a
-    ``MagicMock`` set up as a step, as 0.32.4's users do) is read from those, not from
-    its class's ``__call__``."""
-    own = getattr(fn, "__dict__", None)
-    return isinstance(own, dict) and ("__signature__" in own or "__annotations__" in own)
-
-
-def unwrap_callable(fn: Any) -> Any:
-    """The function whose signature and hints describe ``fn`` (partials, instances)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn) \
-            or inspect.isclass(fn) or not callable(fn):
-        return fn
-    wrapped = getattr(fn, "__wrapped__", None)
-    if wrapped is not None:  # functools.cache/lru_cache, included steps, other wrappers
-        return unwrap_callable(wrapped)
-    if _describes_itself(fn):
-        return fn
-    return getattr(type(fn), "__call__", fn)
 
 
 def parameters(fn: Callable[..., Any]) -> list[str]:
@@ -62,31 +40,6 @@ def function_hints(fn: Callable[..., Any], *, pipeline: str, step: str) -> dict[
             f"{type(exc).__name__}: {exc}", pipeline=pipeline, step=step,
             fix="define every annotated type at module level (or import it) so "
                 "typing.get_type_hints() can resolve it") from exc
-
-
-def fn_kind(fn: Any) -> str:
-    """``sync``, ``sync_generator``, ``async`` or ``async_generator``.
-
-    The object itself is asked first (an ``AsyncMock`` says it is a coroutine function
-    although its class's ``__call__`` is not), then what describes it.
-    """
-    if inspect.isasyncgenfunction(fn):
-        return "async_generator"
-    if inspect.iscoroutinefunction(fn):
-        return "async"
-    target = unwrap_callable(fn)
-    if inspect.isasyncgenfunction(target):
-        return "async_generator"
-    if inspect.iscoroutinefunction(target):
-        return "async"
-    if inspect.isgeneratorfunction(target):
-        return "sync_generator"
-    return "sync"
-
-
-def is_async_callable(obj: Any) -> bool:
-    """Coroutine or async-generator function, an instance whose ``__call__`` is, or a partial."""
-    return fn_kind(obj) in ("async", "async_generator")
 
 
 def output_annotation(fn: Any, hints: dict[str, Any]) -> Any:
@@ -167,9 +120,7 @@ def callable_name(obj: Any) -> str | None:
 
 def qualified_ref(obj: Any) -> str | None:
     """``module:qualname`` when importing it gives back the same object, else None."""
-    from .expansion import ScopedStepFn
-
-    if isinstance(obj, ScopedStepFn):
+    if getattr(type(obj), "synaflow_scoped", False):  # an included step's wrapper
         obj = obj.__wrapped__
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
