@@ -256,12 +256,12 @@ def test_stall_names_the_busy_step(ray_session):
     (The plain debug mode runs each call inline on the driver, so it sees the stall
     only if the call never returns.)"""
     import stall_support as sup
+    from ray import cloudpickle
 
-    from conftest import pickle_by_value
     from synaflow import StallError
     from synaflow.distributed import ray_run
 
-    pickle_by_value(sup.__name__)
+    cloudpickle.register_pickle_by_value(sup)  # workers cannot import test modules
     with pytest.raises(StallError) as info:
         ray_run(sup.STUCK, sup.Rows(), stall_timeout=0.5)
     text = str(info.value)
