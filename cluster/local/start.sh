@@ -237,6 +237,13 @@ ADDRESS_FILE="$HEAD_TMP/ray_current_cluster"
 [[ -s "$ADDRESS_FILE" ]] || die "head started but $ADDRESS_FILE is missing"
 ADDRESS="$(tr -d '[:space:]' <"$ADDRESS_FILE")"
 echo "$ADDRESS" >"$STATE_DIR/address"
+# The Ray Client server comes up a moment after `ray start` returns: wait until it
+# accepts connections, so the client address written below can be used at once.
+client_deadline=$((SECONDS + START_TIMEOUT))
+until (exec 3<>"/dev/tcp/127.0.0.1/$CLIENT_PORT") 2>/dev/null; do
+    ((SECONDS < client_deadline)) || die "the Ray Client server never listened on port $CLIENT_PORT"
+    sleep 0.2
+done
 echo "ray://127.0.0.1:$CLIENT_PORT" >"$STATE_DIR/client_address"
 log "head is up at $ADDRESS"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import time
 from typing import Any
 
 from ..core.exceptions import PipelineDefinitionError
@@ -17,6 +18,9 @@ _ACTOR_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "runtime_env",
 
 
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
+# A head (or its Ray Client server) started a moment ago may refuse connections for a
+# few seconds: refused connections are tried again for this long before failing.
+STARTING_S = 3.0
 
 
 def connect(address: str | None, init_kwargs: dict[str, Any] | None,
@@ -135,6 +139,10 @@ def join(address: str, kwargs: dict[str, Any],
     if address != "auto":
         check_reachable(address, timeout)
     answer = _probe(address, min(timeout, 5.0))
+    deadline = time.monotonic() + min(timeout, STARTING_S)
+    while answer is not None and answer[0] == "UNAVAILABLE" and time.monotonic() < deadline:
+        time.sleep(0.25)  # its gRPC server may still be starting
+        answer = _probe(address, min(timeout, 5.0))
     if answer is not None and answer[0] == "UNAUTHENTICATED":
         raise RayConnectionError(_auth_message(address, answer[1]))
     if answer is not None and answer[0] in ("UNAVAILABLE", "UNIMPLEMENTED", "INTERNAL",
@@ -179,13 +187,20 @@ def check_reachable(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) ->
             f"Cannot join the Ray cluster at '{address}': the host name '{host}' does not "
             f"resolve ({exc}). To fix: check the name, or use the head node's IP "
             "address") from exc
-    try:
-        socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)).close()
-    except OSError as exc:
-        raise RayConnectionError(
-            f"Cannot join the Ray cluster at '{address}': nothing answers on port {port} "
-            f"of '{host}' ({exc.strerror or type(exc).__name__}). To fix: start the "
-            f"cluster (`ray start --head`) or correct the address: {_ADDRESS_HELP}") from exc
+    deadline = time.monotonic() + min(timeout, STARTING_S)
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)).close()
+            return
+        except OSError as exc:
+            if isinstance(exc, ConnectionRefusedError) and time.monotonic() < deadline:
+                time.sleep(0.25)  # a head started a moment ago may not listen yet
+                continue
+            raise RayConnectionError(
+                f"Cannot join the Ray cluster at '{address}': nothing answers on port "
+                f"{port} of '{host}' ({exc.strerror or type(exc).__name__}). To fix: start "
+                f"the cluster (`ray start --head`) or correct the address: "
+                f"{_ADDRESS_HELP}") from exc
 
 
 def _bounded(call: Any, address: str, timeout: float) -> None:
