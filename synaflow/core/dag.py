@@ -22,6 +22,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal
 
+from .callables import fn_kind as callable_kind
 from .frozen import EMPTY, FrozenDict, FrozenList, freeze_sequences
 from .types import OnError, StepMode
 
@@ -105,7 +106,8 @@ class DagNode:
     output_contract: OutputContract | None = None
     consumer_contracts: tuple[ConsumerContract, ...] = ()
     publish_plan: PublishPlan | None = None
-    fn_kind: Literal["sync", "sync_generator", "async", "async_generator"] = "sync"
+    # None: not given (a node built by hand) -> taken from ``fn`` in __post_init__
+    fn_kind: Literal["sync", "sync_generator", "async", "async_generator"] | None = None
     async_stream_deps: tuple[str, ...] = ()
     pipeline_scope: str = ""
     step_index_in_scope: int = 0
@@ -119,10 +121,9 @@ class DagNode:
 
     def __post_init__(self) -> None:
         freeze_sequences(self)
-        if self.fn_kind == "sync" and self.fn is not None:  # the default: ask the function
-            from .callables import fn_kind
-
-            object.__setattr__(self, "fn_kind", fn_kind(self.fn))
+        if self.fn_kind is None:
+            object.__setattr__(self, "fn_kind", "sync" if self.fn is None
+                               else callable_kind(self.fn))
         if not self.bindings and self.deps:
             # A node built by hand (0.32.4's public DagNode) names its inputs in ``deps``
             # only: each parameter reads the producer of its name, or the name

@@ -32,11 +32,10 @@ from typing import Any, AsyncIterator, Callable
 from ..core.observers import Observer, ResolvedObserver
 from ..core.types import StepMode
 from ..engine.core import CallPlan, RunCore
-from ..engine.tracker import note_item, value_count
+from ..engine.tracker import value_count
 from ..execution.async_steps import AsyncResources
 from ..execution.local_steps import Resources, check_output_kind
 from .errors import portable_error
-from .objects import check_item
 from .worker import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
                      row_calls)
 
@@ -232,12 +231,9 @@ async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
     call, rows = row_calls(spec, static, columns, row_call)
     for index, row in enumerate(rows):
         try:
-            value = await settle(call(row))
-            check_item(spec, value, index)
-            out.results.append(value)
+            out.add(index, await settle(call(row)))
         except Exception as exc:
-            note_item(exc, row)
-            if out.failed(index, exc):
+            if out.failed(index, exc, row):
                 break
     return out.done()
 

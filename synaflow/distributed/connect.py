@@ -5,7 +5,7 @@ import importlib
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..core.exceptions import PipelineDefinitionError
 from ..core.ray_options import validate_ray_options
@@ -138,11 +138,8 @@ def join(address: str, kwargs: dict[str, Any],
     kwargs.setdefault("logging_level", logging.WARNING)
     if address != "auto":
         check_reachable(address, timeout)
-    answer = _probe(address, min(timeout, 5.0))
-    deadline = time.monotonic() + min(timeout, STARTING_S)
-    while answer is not None and answer[0] == "UNAVAILABLE" and time.monotonic() < deadline:
-        time.sleep(0.25)  # its gRPC server may still be starting
-        answer = _probe(address, min(timeout, 5.0))
+    answer = _until_up(lambda: _probe(address, min(timeout, 5.0)),
+                       lambda a: a is not None and a[0] == "UNAVAILABLE", timeout)
     if answer is not None and answer[0] == "UNAUTHENTICATED":
         raise RayConnectionError(_auth_message(address, answer[1]))
     if answer is not None and answer[0] in ("UNAVAILABLE", "UNIMPLEMENTED", "INTERNAL",
@@ -187,20 +184,32 @@ def check_reachable(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT_S) ->
             f"Cannot join the Ray cluster at '{address}': the host name '{host}' does not "
             f"resolve ({exc}). To fix: check the name, or use the head node's IP "
             "address") from exc
-    deadline = time.monotonic() + min(timeout, STARTING_S)
-    while True:
+    def connect_once() -> OSError | None:
         try:
             socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)).close()
-            return
+            return None
         except OSError as exc:
-            if isinstance(exc, ConnectionRefusedError) and time.monotonic() < deadline:
-                time.sleep(0.25)  # a head started a moment ago may not listen yet
-                continue
-            raise RayConnectionError(
-                f"Cannot join the Ray cluster at '{address}': nothing answers on port "
-                f"{port} of '{host}' ({exc.strerror or type(exc).__name__}). To fix: start "
-                f"the cluster (`ray start --head`) or correct the address: "
-                f"{_ADDRESS_HELP}") from exc
+            return exc
+
+    error = _until_up(connect_once, lambda e: isinstance(e, ConnectionRefusedError), timeout)
+    if error is not None:
+        raise RayConnectionError(
+            f"Cannot join the Ray cluster at '{address}': nothing answers on port {port} "
+            f"of '{host}' ({error.strerror or type(error).__name__}). To fix: start the "
+            f"cluster (`ray start --head`) or correct the address: {_ADDRESS_HELP}"
+        ) from error
+
+
+def _until_up(attempt: Callable[[], Any], starting: Callable[[Any], bool],
+              timeout: float) -> Any:
+    """``attempt()`` again every 0.25 s while its answer says the server may still be
+    starting, for at most ``min(timeout, STARTING_S)`` seconds; the last answer."""
+    deadline = time.monotonic() + min(timeout, STARTING_S)
+    answer = attempt()
+    while starting(answer) and time.monotonic() < deadline:
+        time.sleep(0.25)
+        answer = attempt()
+    return answer
 
 
 def _bounded(call: Any, address: str, timeout: float) -> None:

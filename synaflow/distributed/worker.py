@@ -265,15 +265,11 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
         return aio.run_rows(spec, static, columns, row_call, box)
     out = RowOutcomes(spec, box)
     call, rows = row_calls(spec, static, columns, row_call)
-    append = out.results.append
     for index, row in enumerate(rows):
         try:
-            value = call(row)
-            check_item(spec, value, index)
-            append(value)
+            out.add(index, call(row))
         except Exception as exc:
-            note_item(exc, row)
-            if out.failed(index, exc):
+            if out.failed(index, exc, row):
                 break
     return out.done()
 
@@ -288,9 +284,16 @@ class RowOutcomes:
         self.errors: list = []
         self.t0 = time.perf_counter()
 
-    def failed(self, index: int, exc: Exception) -> bool:
-        """Record a failed row; True if the batch stops here (STOP). Raises ``exc``
-        again when Ray should retry the call (``retry_exceptions``)."""
+    def add(self, index: int, value: Any) -> None:
+        """A row's result, once it is known that Ray can ship it (``check_item``)."""
+        check_item(self.spec, value, index)
+        self.results.append(value)
+
+    def failed(self, index: int, exc: Exception, row: Any) -> bool:
+        """Record a failed row (with a short repr of it, which travels with ``exc``);
+        True if the batch stops here (STOP). Raises ``exc`` again when Ray should retry
+        the call (``retry_exceptions``)."""
+        note_item(exc, row)
         if retrying(self.box, self.spec, exc):
             raise exc
         self.errors.append((index, self.spec.error(exc)))

@@ -24,6 +24,7 @@ def value_count(value: Any) -> int:
     return len(value) if isinstance(value, (list, tuple, set)) else 1
 
 
+_NO_ROW = object()
 ITEM_REPR = 200  # characters of a failed item's repr kept in its ErrorContext
 
 
@@ -155,8 +156,13 @@ class StepTracker:
         return None
 
     # -- EACH rows --------------------------------------------------------------------
-    def row_failed(self, exc: BaseException) -> tuple[list, BaseException | None]:
-        """One EACH row raised: the row is skipped (CONTINUE) or the run stops (STOP)."""
+    def row_failed(self, exc: BaseException, row: Any = _NO_ROW
+                   ) -> tuple[list, BaseException | None]:
+        """One EACH row raised: the row is skipped (CONTINUE) or the run stops (STOP).
+        ``row``: the failed row, where the runner has it (a Ray worker notes it on the
+        exception, ``note_item``, before sending it)."""
+        if row is not _NO_ROW:
+            note_item(exc, row)
         if self._passing_through(exc):
             return [], exc
         if isinstance(exc, ThresholdExceededException):

@@ -13,7 +13,6 @@ from ..core.protocols import implements
 from ..engine.channels import END, ITEM, PULL, FanoutState
 from ..engine.effects import perform_async
 from ..engine.stall import StallGuard
-from ..engine.tracker import note_item
 
 _DONE = object()
 
@@ -58,8 +57,7 @@ async def each_rows_async(tracker: Any, fn: Callable[..., Any], plan: Any,
                 if hasattr(result, "__await__"):
                     result = await result
             except Exception as exc:
-                note_item(exc, row)
-                effects, fatal = tracker.row_failed(exc)
+                effects, fatal = tracker.row_failed(exc, row)
                 await perform_async(effects)
                 if fatal is exc:  # the run's error passing through: keep its cause
                     raise

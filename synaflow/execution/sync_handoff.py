@@ -14,7 +14,6 @@ from ..engine.channels import END, ERROR, ITEM, PULL, FanoutState, fits
 from ..engine.effects import perform
 from ..engine.sizes import nbytes
 from ..engine.stall import StallGuard
-from ..engine.tracker import note_item
 
 
 def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = None,
@@ -43,8 +42,7 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
                 break
             except Exception as exc:
                 tracker.success = ok
-                note_item(exc, row)
-                effects, fatal = tracker.row_failed(exc)
+                effects, fatal = tracker.row_failed(exc, row)
                 perform(effects)
                 if fatal is exc:  # the run's error passing through: keep its cause
                     raise
