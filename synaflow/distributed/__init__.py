@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'Install it with: pip install "synaflow[ray]"') from exc
 
 from .driver import RayPipelineExecutor, ray_run
-from .errors import RayConnectionError, RayResourceError, RaySerializationError
+from .errors import RayConnectionError, RayImportError, RayResourceError, RaySerializationError
 
 __all__ = ["ray_run", "RayPipelineExecutor", "RaySerializationError", "RayConnectionError",
-           "RayResourceError"]
+           "RayResourceError", "RayImportError"]

@@ -447,10 +447,16 @@ class RunOptions:
         return max(1, min(64, int(total / per) if per > 0 else int(total)))
 
 
-def check_serialisable(core: Any) -> None:
+def check_serialisable(core: Any) -> list[tuple[str, str | None, bytes]]:
     """Fail before anything is submitted if a function, materializer, resource
-    factory or param cannot travel to a worker; the message names the step."""
+    factory or param cannot travel to a worker; the message names the step.
+    Returns what was pickled, as ``(what, step, bytes)`` (``imports.py`` reads it)."""
     dag = core.dag
+    out: list[tuple[str, str | None, bytes]] = []
+
+    def _check(obj: Any, what: str, step: str | None, dag: Any) -> None:
+        out.append((what, step, _pickled(obj, what, step, dag)))
+
     for name, node in dag.steps.items():
         _check(node.fn, f"function '{getattr(node.fn, '__qualname__', node.fn)}'", name, dag)
         if node.materialize_output and core.materializer(name) is not None:
@@ -464,10 +470,11 @@ def check_serialisable(core: Any) -> None:
                 _check(provider, f"resource '{b.producer}'", name, dag)
     for field, value in core.params.items():
         _check(value, f"params field '{field}'", None, dag)
+    return out
 
 
-def _check(obj: Any, what: str, step: str | None, dag: Any) -> None:
+def _pickled(obj: Any, what: str, step: str | None, dag: Any) -> bytes:
     try:
-        dumps(obj)
+        return dumps(obj)
     except Exception as exc:
         raise serialization_error(what, step, dag.name, exc) from exc

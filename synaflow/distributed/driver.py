@@ -27,6 +27,7 @@ from ..execution.sync_engine.executor import ProgressTicker, as_dag
 from . import connect as conn
 from .aio import core_class
 from .each_stage import EachStage
+from .imports import check_importable
 from .lifetime import Lifetimes
 from .objects import DEFAULT_OBJECT_STORE_THRESHOLD, check_threshold
 from .outputs import resolve_outputs
@@ -113,7 +114,9 @@ class RayPipelineExecutor:
             transport = RayTransport(pipeline=self.dag.name)
         try:
             if self.debug != True:  # noqa: E712 - plain debug mode never serialises
-                conn.check_serialisable(core)
+                check_importable(self.dag.name, conn.check_serialisable(core),
+                                 self.step_options, on_ray=not self.debug,
+                                 job_env=(self.ray_init or {}).get("runtime_env"))
             if not self.debug and any(map(conn.demand, self.step_options.values())):
                 # a step no node can run would wait forever (asking costs a round trip)
                 conn.check_resources(self.dag.name, self.step_options, transport.nodes())

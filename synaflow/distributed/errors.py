@@ -16,6 +16,12 @@ class RaySerializationError(SynaflowError, TypeError):
     """
 
 
+class RayImportError(SynaflowError, ImportError):
+    """Ray workers cannot import a module that a step's function (or its materializer,
+    resource factory or a param) needs; raised before anything is submitted (also in
+    ``debug="serialize"`` mode), naming the step, the module and how to ship it."""
+
+
 class RayConnectionError(SynaflowError, ConnectionError):
     """``ray_run`` could not join the cluster at ``address=`` / ``RAY_ADDRESS``: the
     message names the address and the likely fix (for example a missing token)."""

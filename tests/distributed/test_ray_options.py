@@ -110,7 +110,9 @@ def test_debug_mode_needs_no_ray():
         import sys
         sys.path.insert(0, %r)
         import ray, ray_pipelines as rp
+        from ray import cloudpickle
         from synaflow.distributed import ray_run
+        cloudpickle.register_pickle_by_value(rp)  # workers could not import it (checked)
         out = ray_run(rp.gen_each_sum(), rp.N(10), debug="serialize").outputs
         print(out["total"], ray.is_initialized())
     """ % os.path.dirname(os.path.abspath(__file__)))

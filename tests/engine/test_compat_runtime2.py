@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import NamedTuple
 
 import pytest
+from ray import cloudpickle
 
 from synaflow import (ErrorContext, ExecutionOverrides, Observer, OnError, async_run,
                       pipeline, run, step)
 from synaflow.distributed.testing import RayRunner
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers lack test files
 
 
 class P(NamedTuple):

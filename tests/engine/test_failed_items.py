@@ -32,7 +32,14 @@ def made(on_error, reports):
 
 
 def ray_debug(p, params):
+    import sys
+
+    from ray import cloudpickle
+
     from synaflow.distributed import ray_run
+
+    # Ray workers cannot import test files (and ray_run checks that they can)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
     return ray_run(p, params, debug="serialize")
 
