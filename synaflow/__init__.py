@@ -63,6 +63,7 @@ _EXTRA_EXPORTS: dict[str, str] = {
     "PipelineDefinitionError": "synaflow.core.exceptions",
     "ContractLoadError": "synaflow.core.exceptions",
     "StallError": "synaflow.core.exceptions",
+    "ParamsError": "synaflow.core.exceptions",
     "SynaflowError": "synaflow.core.exceptions",
     "log_error_materializer": "synaflow.materializers.errors",
     "disk_error_materializer": "synaflow.materializers.errors",

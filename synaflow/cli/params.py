@@ -18,120 +18,26 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import dataclasses
 import json
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
+from ..core.exceptions import ParamsError
+from ..core.params_check import (FieldSpec, admits_none, checked_params, params_fields,
+                                 pydantic_type, type_label, unwrap_optional)
 from .context import CLIUsageError, ParamsValidationError
+
+__all__ = ["FieldSpec", "admits_none", "params_fields", "type_label", "unwrap_optional",
+           "build_params", "params_json_schema", "add_field_flags", "flag_values",
+           "parse_assignment", "assignment_values", "read_params_file", "check_reserved"]
 
 RESERVED_FIELDS = ("no_observers", "params_file")
 _FLAG_SCALARS = (str, int, float)
 _LIST_ITEMS = (str, int, float, bool, bytes)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_MISSING = object()
-
-
-# -- the params class ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class FieldSpec:
-    """One field of a params class: its declared type and how it defaults."""
-
-    name: str
-    type: Any
-    default: Callable[[], Any] | None
-
-    @property
-    def required(self) -> bool:
-        return self.default is None
-
-    @property
-    def admits_none(self) -> bool:
-        return admits_none(self.type)
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-
-def params_fields(cls: Any) -> list[FieldSpec]:
-    """The fields of a NamedTuple or dataclass params class, in declaration order."""
-    hints = _hints(cls)
-    if dataclasses.is_dataclass(cls):
-        return [FieldSpec(f.name, hints.get(f.name, Any), _dataclass_default(f))
-                for f in dataclasses.fields(cls) if f.init]
-    defaults = getattr(cls, "_field_defaults", {})
-    return [FieldSpec(name, hints.get(name, Any),
-                      (lambda v=defaults[name]: v) if name in defaults else None)
-            for name in getattr(cls, "_fields", ())]
-
-
-def _hints(cls: Any) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls)
-    except Exception:  # unresolvable forward references: fall back to the raw annotations
-        return {k: v for k, v in getattr(cls, "__annotations__", {}).items()
-                if not isinstance(v, str)}
-
-
-def _dataclass_default(f: dataclasses.Field) -> Callable[[], Any] | None:
-    if f.default is not dataclasses.MISSING:
-        return lambda: f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory
-    return None
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (Union, types.UnionType)
-
-
-def admits_none(tp: Any) -> bool:
-    """True for ``Optional[X]``, ``X | None`` and ``None`` itself."""
-    if tp is None or tp is type(None):
-        return True
-    return _is_union(tp) and type(None) in typing.get_args(tp)
-
-
-def unwrap_optional(tp: Any) -> Any:
-    """``Optional[X]`` -> ``X``; other types unchanged."""
-    if _is_union(tp):
-        rest = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(rest) == 1:
-            return rest[0]
-    return tp
-
-
-def type_label(tp: Any) -> str:
-    """A type as users write it: ``int``, ``list[int]``, ``Optional[Inner]`` (no module paths)."""
-    if tp is type(None) or tp is None:
-        return "None"
-    if tp is Ellipsis:
-        return "..."
-    args = typing.get_args(tp)
-    if _is_union(tp):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1 and len(args) == 2:
-            return f"Optional[{type_label(rest[0])}]"
-        return " | ".join(type_label(a) for a in args)
-    origin = typing.get_origin(tp)
-    if origin is not None and args:
-        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
-        return f"{name}[{', '.join(_arg_label(a) for a in args)}]"
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def _arg_label(arg: Any) -> str:
-    """Literal values and Annotated metadata print as values, everything else as a type."""
-    if isinstance(arg, (str, bytes, int, float)) and not isinstance(arg, type):
-        return repr(arg)
-    return type_label(arg)
 
 
 def check_reserved(cls: Any, fields: list[FieldSpec]) -> None:
@@ -251,10 +157,14 @@ class Assignment:
 
     def value_for(self, spec: FieldSpec | None) -> Any:
         parsed = _json_or_text(self.text)
-        if spec is not None and unwrap_optional(spec.type) is str:
-            # A str field keeps the text as typed (--param label=42 is "42"), except
-            # that null still means None for Optional[str].
-            return None if parsed is None and spec.admits_none else self.text
+        if spec is not None and unwrap_optional(spec.type) is str \
+                and not isinstance(parsed, str) and not (parsed is None and spec.admits_none):
+            # --param values are JSON: 5, true and null are not text (issue 24, item 3)
+            raise ParamsValidationError(
+                f"invalid params: --param {self.key}={self.text}: field '{self.key}' expects "
+                f"{type_label(spec.type)}, and {self.text} reads as JSON "
+                f"{type(parsed).__name__ if parsed is not None else 'null'}. Fix: quote it, "
+                f"--param '{self.key}=\"{self.text}\"', or use {spec.flag} {self.text}")
         return parsed
 
 
@@ -322,96 +232,25 @@ def _load_yaml(path: str, text: str) -> Any:
 # -- validation and construction ---------------------------------------------------------------
 def build_params(cls: Any, *, file_values: dict[str, Any],
                  direct_values: dict[str, Any]) -> Any:
-    """Merge, check, validate and construct; raises ``CLIUsageError`` on bad input."""
-    fields = params_fields(cls)
-    given = {**file_values, **direct_values}
-    known = {f.name for f in fields}
-    unknown = sorted(k for k in given if k not in known)
-    if unknown:
-        raise CLIUsageError(f"Unknown params field(s) for {cls.__name__}: {unknown}")
-    missing = [f.name for f in fields
-               if f.name not in given and f.required and not f.admits_none]
-    if missing:
-        raise CLIUsageError(f"Missing required params field(s) for {cls.__name__}: {missing}")
-    values = validate_values(cls, fields, given)
-    for spec in fields:
-        if spec.name not in values:
-            values[spec.name] = spec.default() if spec.default is not None else None
+    """Merge, check (``core.params_check``, as every runner does) and construct; raises
+    ``CLIUsageError`` on unknown or missing fields, ``ParamsValidationError`` on values
+    of the wrong type."""
+    try:
+        values = checked_params(None, cls, {**file_values, **direct_values})
+    except ParamsError as exc:
+        if exc.unknown:
+            raise CLIUsageError(f"Unknown params field(s) for {exc.params}: {exc.unknown}") \
+                from None
+        if exc.missing:
+            raise CLIUsageError(f"Missing required params field(s) for {exc.params}: "
+                                f"{exc.missing}") from None
+        raise ParamsValidationError(f"invalid params for {exc.params}: "
+                                    + "; ".join(exc.problems)) from None
     try:
         return cls(**values)
     except Exception as exc:
         raise CLIUsageError(f"Cannot construct {cls.__name__} from provided params: "
                             f"{exc}") from None
-
-
-def validate_values(cls: Any, fields: list[FieldSpec], given: dict[str, Any]) -> dict[str, Any]:
-    """Each given value validated (and coerced) by pydantic against its field type."""
-    from pydantic import ValidationError
-
-    out, problems = {}, []
-    for spec in fields:
-        if spec.name not in given:
-            continue
-        value = given[spec.name]
-        try:
-            out[spec.name] = _adapter(spec.type).validate_python(value)
-        except ValidationError as exc:
-            problems.append(_describe(spec, value, exc))
-    if problems:
-        raise ParamsValidationError(f"invalid params for {cls.__name__}: " + "; ".join(problems))
-    return out
-
-
-def _describe(spec: FieldSpec, value: Any, exc: Any) -> str:
-    got = repr(value)
-    if len(got) > 80:
-        got = got[:77] + "..."
-    text = f"field '{spec.name}': expected {type_label(spec.type)}, got {got}"
-    first = exc.errors()[0]
-    if isinstance(value, (list, tuple, set, dict)) and first["loc"]:
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        text += f" (at {where}: {first['msg']})"
-    return text
-
-
-def _adapter(tp: Any) -> Any:
-    from pydantic import ConfigDict, PydanticUserError, TypeAdapter
-
-    tp = _pydantic_type(tp)
-    try:
-        # Numbers become strings for str fields (a params file with "label": 7).
-        return TypeAdapter(tp, config=ConfigDict(coerce_numbers_to_str=True))
-    except PydanticUserError:  # a type carrying its own pydantic config
-        return TypeAdapter(tp)
-
-
-_REBUILT_ORIGINS = (list, set, frozenset, tuple, dict)
-
-
-def _pydantic_type(tp: Any, *, for_schema: bool = False) -> Any:
-    """The declared type with bytes read as base64 and unknown classes called with the value.
-
-    ``for_schema`` also turns nested NamedTuples into models, so that the JSON Schema
-    describes the objects a params file holds (pydantic would describe arrays).
-    """
-    from typing import Annotated
-
-    from pydantic import BeforeValidator, WithJsonSchema
-
-    if tp is bytes:
-        return Annotated[bytes, BeforeValidator(_b64_value),
-                         WithJsonSchema({"type": "string", "contentEncoding": "base64"})]
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if _is_union(tp):
-        return Union[tuple(_pydantic_type(a, for_schema=for_schema) for a in args)]
-    if origin in _REBUILT_ORIGINS and args:
-        return origin[tuple(a if a is Ellipsis else _pydantic_type(a, for_schema=for_schema)
-                            for a in args)]
-    if for_schema and isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields"):
-        return _schema_model(tp)
-    if isinstance(tp, type) and origin is None and not _pydantic_knows(tp):
-        return _called_with_value(tp)
-    return tp
 
 
 def _schema_model(cls: Any) -> Any:
@@ -427,7 +266,7 @@ def _schema_model(cls: Any) -> Any:
         else:
             info = Field(None if spec.admits_none else ..., alias=spec.name)
         # Positional names avoid clashes with BaseModel attributes (json, copy, model_*).
-        fields[f"f{i}"] = (_pydantic_type(spec.type, for_schema=True), info)
+        fields[f"f{i}"] = (pydantic_type(spec.type, nested=_schema_model), info)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return create_model(getattr(cls, "__name__", "Params"),
@@ -443,39 +282,3 @@ def params_json_schema(cls: Any) -> dict[str, Any]:
         return _schema_model(cls).model_json_schema(by_alias=True)
 
 
-def _b64_value(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("must be valid base64") from None
-    return value
-
-
-def _pydantic_knows(tp: type) -> bool:
-    from pydantic import TypeAdapter
-    from pydantic.errors import PydanticSchemaGenerationError
-
-    try:
-        TypeAdapter(tp)
-    except PydanticSchemaGenerationError:
-        return False
-    except Exception:
-        return True
-    return True
-
-
-def _called_with_value(cls: type) -> Any:
-    """Any other class: an instance passes, anything else is ``cls(value)`` (as 0.32.4)."""
-    from typing import Annotated
-
-    from pydantic import PlainValidator, WithJsonSchema
-
-    def construct(value: Any) -> Any:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except Exception as exc:
-            raise ValueError(f"{cls.__name__}({value!r}) failed: {exc}") from None
-    return Annotated[Any, PlainValidator(construct), WithJsonSchema({})]

@@ -28,7 +28,7 @@ from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
 from .types import ErrorMaterializeContext, OnError, StepMode
 from .validation import (check_byte_bounds, check_handler_shapes, check_pipeline_basics,
                          check_resources, check_step_settings, check_terminal_streams,
-                         lift_resources, step_byte_bound)
+                         lift_resources, step_byte_bound, warn_unused_params)
 from .wiring import (Produced, check_binding, compatible, each_mode_deps,
                      each_output_type, resolve_bindings, resolve_mode)
 
@@ -55,6 +55,7 @@ def build_dag(pipeline_def: Any) -> Dag:
     _resolve_error_materializers(nodes, pipeline_def, name, flags)
     check_handler_shapes(nodes, pipeline_observers, flags[1], name)
     totals = _assign_scopes(nodes)
+    warn_unused_params(nodes, params, pipeline_def.params, name)
     steps = FrozenDict((n, _freeze(node, pipeline_observers)) for n, node in nodes.items())
     resolved_flat = tuple(_with_bindings(f, nodes[f.name]) for f in flat)
     return Dag(name=name, params=FrozenDict(params), steps=steps,

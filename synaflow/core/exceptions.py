@@ -55,6 +55,36 @@ class PipelineShapeError(PipelineDefinitionError, TypeError):
     """A definition problem that 0.32.4 reported as ``TypeError``."""
 
 
+class ParamsError(SynaflowError, TypeError, ValueError):
+    """Params that do not fit the pipeline's params class, found before any step runs:
+    ``unknown`` keys, ``missing`` fields (no default), ``problems`` (one line per
+    field of the wrong type). A ``TypeError`` and a ``ValueError``, as 0.32.4 raised
+    either for bad params."""
+
+    def __init__(self, pipeline: str | None, params: str, *, unknown: list[str],
+                 missing: list[str], problems: list[str], fields: list[str],
+                 readers: Any = None) -> None:
+        self.pipeline, self.params = pipeline, params
+        self.unknown, self.missing, self.problems = unknown, missing, problems
+        parts = []
+        if unknown:
+            parts.append(f"Unknown params field(s) for {params}: {unknown} (its fields: "
+                         f"{', '.join(fields) or '<none>'})")
+        if missing:
+            read = "".join(f"; '{f}' is read by step(s) " + ", ".join(map(repr, readers[f]))
+                           for f in missing if (readers or {}).get(f))
+            parts.append(f"Missing required params field(s) for {params}: {missing}{read}. "
+                         "Fix: give them a value, or a default in the params class")
+        if problems:
+            parts.append(f"invalid params for {params}: " + "; ".join(problems))
+        head = f"Pipeline '{pipeline}': " if pipeline else ""
+        super().__init__(head + ". ".join(parts))
+
+
+class UnusedParamsFieldWarning(UserWarning):
+    """A params field that no step of the pipeline reads (a build-time warning)."""
+
+
 class ContractLoadError(SynaflowError, ValueError):
     """A JSON contract could not be loaded back into a Dag."""
 

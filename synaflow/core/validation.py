@@ -1,9 +1,11 @@
 """Build-time checks that are not wiring: pipeline basics, settings, resources, shapes."""
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Any
 
-from .exceptions import PipelineDefinitionError, PipelineShapeError
+from .exceptions import PipelineDefinitionError, PipelineShapeError, UnusedParamsFieldWarning
 from .sizes import UNITS_TEXT, parse_size
 from .signatures import MISSING, is_async_callable, params_fields, resource_type
 from .type_compatibility import get_type_name, is_stream_type
@@ -185,6 +187,31 @@ def _resource_type(name: str, factory: Any, root: str) -> Any:
         raise PipelineDefinitionError(f"resource '{name}' factory must not return None",
                                       pipeline=root, fix="return the resource object")
     return declared
+
+
+def warn_unused_params(nodes: dict, params: dict[str, Any], params_cls: Any, root: str) -> None:
+    """A params field that no step reads is most often a typo or a leftover: say so
+    (a warning, as 0.32.4 accepted it), pointing at the user's ``pipeline(...)``."""
+    read = {b.producer for node in nodes.values() for b in node["bindings"]}
+    unused = [field for field in params if field not in read]
+    if not unused:
+        return
+    cls = getattr(params_cls, "__name__", "params")
+    for field in unused:
+        warnings.warn(UnusedParamsFieldWarning(
+            f"Pipeline '{root}': params field '{field}' of {cls} is read by no step. Fix: "
+            f"remove it from {cls}, or give the step that needs it a parameter named "
+            f"'{field}'"), stacklevel=_outside_synaflow())
+
+
+def _outside_synaflow() -> int:
+    """The stack level of the first caller outside the synaflow package (dataclass
+    ``__init__``s included: they run with their module's globals)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] \
+            == "synaflow":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_resources(nodes: dict, resource_types: dict, root: str) -> None:

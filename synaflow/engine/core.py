@@ -32,6 +32,7 @@ from ..core.exceptions import PipelineStopException, ThresholdExceededException
 from ..core.observers import (PipelineCompletedContext, PipelineEvent, PipelineFailedContext,
                               PipelineStartedContext)
 from ..core.types import StepMode
+from ..core.params_check import checked_params
 from .effects import Emit
 from .result import RunResult, StepStats
 from .shapes import shape_value
@@ -50,6 +51,21 @@ def params_to_dict(params: Any) -> dict[str, Any]:
         return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     raise TypeError(f"Pipeline params must be a NamedTuple, dataclass or dict, got "
                     f"{type(params).__name__}.")
+
+
+def run_params(dag: Any, params: Any) -> dict[str, Any]:
+    """The run's params, checked against the Dag's params class (``params_check``):
+    unknown keys, missing fields and wrong types fail here, before any step runs."""
+    given = params_to_dict(params)
+    cls = getattr(dag, "params_type", None)
+    if cls is None:  # a Dag built by hand from DagNodes: only the fields steps need
+        return given
+    readers: dict[str, list[str]] = {}
+    for name, node in dag.steps.items():
+        for producer in node.deps:
+            if producer in dag.params:
+                readers.setdefault(producer, []).append(name)
+    return checked_params(dag.name, cls, given, readers=readers)
 
 
 @dataclass
@@ -100,7 +116,7 @@ class RunCore:
         # view of a materialized output. A driver whose values live elsewhere (Ray
         # object refs) passes a function that defers ``shape_value`` to the worker.
         self.shape = shape_value if shape is None else shape
-        self.params = params_to_dict(params)
+        self.params = run_params(dag, params)
         self.overrides = overrides
         self.run_id = run_id or str(uuid.uuid4())
         self.clock = clock

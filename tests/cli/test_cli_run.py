@@ -105,13 +105,30 @@ def test_param_json_values(capsys):
     assert s["where"] == Path("/tmp") and s["temp"].degrees == 21.5
 
 
-def test_param_str_field_keeps_text(capsys):
-    """``--param label=42`` is the string "42"; ``null`` is None only for Optional[str]."""
-    run_main(capsys, *CAT, "run", "kinds", "--param", "count=1", "--param", "label=42",
-             "--param", "note=null")
-    assert (seen()["label"], seen()["note"]) == ("42", None)
-    run_main(capsys, *CAT, "run", "kinds", "--param", "count=1", "--param", "label=null")
-    assert seen()["label"] == "null"
+def test_param_str_field_takes_json_strings(capsys):
+    """``--param`` values are JSON: a str field takes a JSON string or plain text, and
+    ``null`` only when it is Optional (issue 24, item 3: ``=5``/``=null`` ran)."""
+    run_main(capsys, *CAT, "run", "kinds", "--param", "count=1", "--param", 'label="42"',
+             "--param", "note=null", "--param", "where=/var/log")
+    assert (seen()["label"], seen()["note"], seen()["where"]) == ("42", None, Path("/var/log"))
+
+
+@pytest.mark.parametrize("given, reads", [("label=5", "JSON int"), ("label=null", "JSON null"),
+                                          ("label=true", "JSON bool")])
+def test_param_str_field_refuses_json_scalars(capsys, given, reads):
+    code, _, err = run_main(capsys, *CAT, "run", "kinds", "--param", "count=1", "--param", given)
+    key, _, text = given.partition("=")
+    assert code == 2
+    assert f"field '{key}' expects str, and {text} reads as {reads}" in err
+    assert f"""Fix: quote it, --param '{key}="{text}"', or use --label {text}""" in err
+    assert cli_catalog.CALLS == []
+
+
+def test_param_int_field_refuses_bool(capsys):
+    code, _, err = run_main(capsys, *CAT, "run", "kinds", "--param", "count=true")
+    assert (code, err) == (2, "synaflow: invalid params for Kinds: field 'count': expected int, "
+                              "got True (bool)\n")
+    assert cli_catalog.CALLS == []
 
 
 def test_typed_flag_beats_param(capsys):
@@ -138,7 +155,7 @@ def write(tmp_path, name: str, text: str) -> str:
 
 def test_params_file_json(capsys, tmp_path):
     path = write(tmp_path, "p.json", json.dumps(
-        {"count": "5", "blob": "aGk=", "origin": {"x": "3"}, "ids": [1], "meta": {"k": 2}}))
+        {"count": 5, "blob": "aGk=", "origin": {"x": 3}, "ids": [1], "meta": {"k": 2}}))
     assert run_main(capsys, *CAT, "run", "kinds", "--params-file", path)[0] == 0
     s = seen()
     assert (s["count"], s["blob"], s["origin"], s["ids"], s["meta"]) == \
@@ -240,7 +257,8 @@ def test_wrong_type_exit_2(capsys, tmp_path):
     path = write(tmp_path, "p.json", '{"count": "abc"}')
     code, out, err = run_main(capsys, *CAT, "run", "kinds", "--params-file", path)
     assert (code, out) == (2, "")
-    assert err == "synaflow: invalid params for Kinds: field 'count': expected int, got 'abc'\n"
+    assert err == ("synaflow: invalid params for Kinds: field 'count': expected int, got 'abc' "
+                   "(str, which is not read as int: pass the value itself)\n")
     assert cli_catalog.CALLS == []
 
 
@@ -252,9 +270,10 @@ def test_all_field_errors_listed(capsys):
     assert err.startswith("synaflow: invalid params for Kinds: ")
     assert "field 'count': expected int, got 1.5" in err
     assert "field 'verbose': expected bool, got 'maybe'" in err
-    assert "field 'ids': expected list[int], got [1, 'x'] (at [1]: Input should be a valid " \
-           "integer" in err
-    assert "field 'origin': expected Optional[Point], got {} (at .x: Field required)" in err
+    assert "field 'ids': expected list[int], got [1, 'x'] (list) (at [1]: Input should be a " \
+           "valid integer" in err
+    assert "field 'origin': expected Optional[Point], got {} (dict) (Missing required field(s) " \
+           "for Point: ['x']" in err
     assert err.count("; ") == 3
 
 
@@ -270,10 +289,18 @@ def test_unknown_class_called_with_value(capsys):
     assert code == 2 and "field 'temp': expected Optional[Celsius], got 'warm'" in err
 
 
-def test_numbers_coerced_to_str(capsys, tmp_path):
-    path = write(tmp_path, "p.json", '{"count": 1, "label": 7}')
-    run_main(capsys, *CAT, "run", "kinds", "--params-file", path)
-    assert seen()["label"] == "7"
+@pytest.mark.parametrize("text, field, got", [
+    ('{"count": "700"}', "count", "expected int, got '700' (str, which is not read as int"),
+    ('{"count": 1, "label": 7}', "label", "expected str, got 7 (int)"),
+    ('{"count": 1, "origin": {"x": "3"}}', "origin", "expected Optional[Point], got {'x': '3'}"),
+])
+def test_params_file_strings_not_coerced(capsys, tmp_path, text, field, got):
+    """A params file's values are JSON values: "700" is a string, 7 a number (issue 24,
+    item 3: 0.32.4 converted them with the field type, silently)."""
+    code, _, err = run_main(capsys, *CAT, "run", "kinds", "--params-file",
+                            write(tmp_path, "p.json", text))
+    assert code == 2 and f"field '{field}': {got}" in err
+    assert cli_catalog.CALLS == []
 
 
 # -- observers and --json ---------------------------------------------------------------------------------------

@@ -76,8 +76,11 @@ def test_assignment_values():
     fields = {f.name: f for f in params_fields(DC)}
     assert Assignment("a", "3").value_for(fields["a"]) == 3
     assert Assignment("b", '["x"]').value_for(fields["b"]) == ["x"]
-    assert Assignment("c", "7").value_for(fields["c"]) == "7"
+    assert Assignment("c", '"7"').value_for(fields["c"]) == "7"
     assert Assignment("c", "not json").value_for(fields["c"]) == "not json"
+    with pytest.raises(ParamsValidationError, match=r"--param c=7: field 'c' expects str, and 7 "
+                       r"reads as JSON int. Fix: quote it, --param 'c=\"7\"', or use --c 7"):
+        Assignment("c", "7").value_for(fields["c"])
     assert Assignment("zz", "{bad").value_for(None) == "{bad"
 
 
@@ -89,7 +92,8 @@ def test_build_params_errors():
     with pytest.raises(ParamsValidationError) as info:
         build_params(NT, file_values={"a": "x"}, direct_values={})
     assert info.value.exit_code == 2
-    assert str(info.value) == "invalid params for NT: field 'a': expected int, got 'x'"
+    assert str(info.value) == ("invalid params for NT: field 'a': expected int, got 'x' (str, "
+                               "which is not read as int: pass the value itself)")
 
 
 def test_direct_values_beat_file_values():

@@ -7,10 +7,12 @@ import sys
 import threading
 import textwrap
 
+from typing import NamedTuple
+
 import pytest
 import ray_pipelines as rp
 
-from synaflow import PipelineDefinitionError, run, step
+from synaflow import PipelineDefinitionError, pipeline, run, step
 from synaflow.core.dag import Dag
 from synaflow.distributed import RayPipelineExecutor, RaySerializationError, ray_run
 
@@ -92,9 +94,18 @@ def test_unserialisable_function_reported_before_submit(ray_session):
     assert ray_run(p, rp.N(1), debug=True).outputs["locked"] == 1
 
 
+class Held(NamedTuple):
+    guard: object
+
+
+def guarded(guard: object) -> str:
+    return type(guard).__name__
+
+
 def test_unserialisable_param_reported():
-    with pytest.raises(RaySerializationError, match="params field 'n'"):
-        ray_run(rp.value_chain(), {"n": threading.Lock()}, debug="serialize")
+    p = pipeline(name="held", params=Held, steps=[step("guarded", fn=guarded)])
+    with pytest.raises(RaySerializationError, match="params field 'guard'"):
+        ray_run(p, {"guard": threading.Lock()}, debug="serialize")
 
 
 def test_serialize_debug_catches_values():

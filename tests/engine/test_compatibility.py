@@ -332,11 +332,20 @@ def test_continue_reports_skips():
     assert result.steps["after"].status == "skipped" and "boom" in result.steps["after"].reason
 
 
+class Needed(NamedTuple):
+    n: int
+
+
 def test_missing_params_field():
-    p = pipeline(name="m", params=P, steps=[step("numbers", fn=numbers),
-                                            step("total", fn=total)])
-    with pytest.raises(ValueError, match="no field 'n'.*'numbers'"):
+    """0.32.4 skipped the steps that read a field a dict left out; here the run refuses
+    to start (a field with a default is filled in instead)."""
+    p = pipeline(name="m", params=Needed, steps=[step("numbers", fn=numbers),
+                                                 step("total", fn=total)])
+    with pytest.raises(ValueError, match=r"Missing required params field\(s\) for Needed: "
+                       r"\['n'\]; 'n' is read by step\(s\) 'numbers'"):
         run(p, {})
+    q = pipeline(name="m", params=P, steps=[step("numbers", fn=numbers), step("total", fn=total)])
+    assert run(q, {}).outputs == run(q, P()).outputs
 
 
 def test_producer_failure_is_producers():
