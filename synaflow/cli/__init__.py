@@ -62,34 +62,39 @@ __all__ = ["main", "console", "SynaflowCli", "CLIUsageError", "PreRunContext", "
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``synaflow`` console script: ``--catalog MODULE`` selects the registry."""
+    """The ``synaflow`` console script: ``--catalog MODULE`` selects the registry.
+
+    Returns the exit code. Run as a program (``argv`` None: the console script, ``python
+    -m synaflow``), Ctrl-C ends the process at once with 130 once the runner has stopped
+    and cleaned up everything it started, skipping the interpreter's own teardown, where
+    threads Ray left behind can crash it (SIGSEGV) after an interrupted run.
+    """
     try:
-        return invoke(argv, catalog=None, hooks=Hooks())
+        code = invoke(argv, catalog=None, hooks=Hooks())
     except BrokenPipeError:
         return _closed_pipe()
     except KeyboardInterrupt:
-        return _interrupted()
+        code = _interrupted()
+    if code == 130 and argv is None:
+        _exit_now(code)
+    return code
 
 
 def console() -> None:
-    """The ``synaflow`` console script and ``python -m synaflow``: ``main()``, then exit.
+    """``main()``, then exit with its code (kept for entry points that name it)."""
+    raise SystemExit(main())
 
-    After Ctrl-C the runner has already stopped and cleaned up everything it started;
-    the process then ends at once with 130, skipping the interpreter's own teardown,
-    where threads Ray left behind can crash it (SIGSEGV) after an interrupted run.
-    """
+
+def _exit_now(code: int) -> None:
     import os
     import sys
 
-    code = main()
-    if code == 130:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(130)
-    raise SystemExit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _interrupted() -> int:

@@ -74,3 +74,15 @@ def test_console_script():
         "the synaflow console script is not installed: pip install -e ."
     done = synaflow("--catalog", "examples.catalog", "validate", script=True)
     assert (done.returncode, done.stdout.splitlines()[0]) == (0, "ok: wordcount (3 steps)")
+
+
+def test_entry_point_is_main():
+    """As in 0.32.4, the ``synaflow`` console script is ``synaflow.cli:main`` itself (so
+    ``entry_point.load()(["--help"])`` behaves as ``main``)."""
+    import importlib.metadata
+
+    from synaflow.cli import main
+
+    (ep,) = [e for e in importlib.metadata.entry_points(group="console_scripts")
+             if e.name == "synaflow"]
+    assert ep.value == "synaflow.cli:main" and ep.load() is main
