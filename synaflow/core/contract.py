@@ -113,6 +113,8 @@ class DagContract(_Model):
     contract_version: int
     params_ref: Optional[str]
     resource_refs: Optional[dict[str, Optional[str]]] = None
+    # resource -> {factory parameter: params field}; absent when no factory reads params
+    resource_params: Optional[dict[str, dict[str, str]]] = None
     error_materializer_ref: Optional[CallableRef] = None
     requires_sync_runner: bool
     requires_async_runner: bool
@@ -227,6 +229,9 @@ def dag_to_dict(dag: Any) -> dict[str, Any]:
     if dag.resource_types:
         kw["resources"] = {k: type_name(v) for k, v in dag.resource_types.items()}
         kw["resource_refs"] = {k: qualified_ref(f) for k, f in dag.resource_factories.items()}
+    if dag.resource_params:
+        kw["resource_params"] = {r: dict(sorted(w.items()))
+                                 for r, w in sorted(dag.resource_params.items())}
     kw["error_materializer"] = callable_name(dag.error_materializer_factory)
     if dag.pipeline_observers:
         kw["pipeline_observers"] = _observers(dag.pipeline_observers)

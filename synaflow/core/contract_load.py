@@ -85,6 +85,8 @@ def _build(raw: dict[str, Any], params_type: Any) -> Dag:
     return Dag(
         name=name, params=FrozenDict({k: params.get(k) for k in raw["params"]}),
         steps=FrozenDict(steps), resource_factories=FrozenDict(factories),
+        resource_params=FrozenDict((r, FrozenDict(w))
+                                   for r, w in (raw.get("resource_params") or {}).items()),
         requires_sync_runner=raw["requires_sync_runner"],
         requires_async_runner=raw["requires_async_runner"],
         error_materializer_factory=_load_spec(raw.get("error_materializer_ref"),

@@ -171,6 +171,8 @@ class Dag:
     params: FrozenDict
     steps: FrozenDict
     resource_factories: FrozenDict = EMPTY
+    # resource -> {factory parameter: params field} (``resource_wiring.py``)
+    resource_params: FrozenDict = EMPTY
     requires_sync_runner: bool = False
     requires_async_runner: bool = False
     error_materializer_factory: Callable[..., Any] | None = None
@@ -185,7 +187,7 @@ class Dag:
     def __post_init__(self) -> None:
         freeze_sequences(self, skip=("flat",))
         for name in ("params", "steps", "resource_factories", "scope_step_totals",
-                     "resource_types"):
+                     "resource_types", "resource_params"):
             value = getattr(self, name)
             if type(value) is dict:  # a Dag built by hand with plain dicts
                 object.__setattr__(self, name, FrozenDict(value))

@@ -22,6 +22,7 @@ from .planning import (check_asymmetric_lockstep, check_materializing_consumers,
                        consumption, materialize_reasons, materializer_context,
                        output_contract, publish_plan, shape)
 from .ray_options import validate_ray_options
+from .resource_wiring import wire_resources
 from .signatures import fn_kind, function_hints, output_annotation, parameters
 from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
                                  is_iterable_type, is_stream_type, is_sync_stream_type)
@@ -55,11 +56,14 @@ def build_dag(pipeline_def: Any) -> Dag:
     _resolve_error_materializers(nodes, pipeline_def, name, flags)
     check_handler_shapes(nodes, pipeline_observers, flags[1], name)
     totals = _assign_scopes(nodes)
-    warn_unused_params(nodes, params, pipeline_def.params, name)
+    resource_params = wire_resources(resources, params, pipeline_def.params, name)
+    warn_unused_params(nodes, params, pipeline_def.params, name,
+                       also_read={f for wired in resource_params.values() for f in wired.values()})
     steps = FrozenDict((n, _freeze(node, pipeline_observers)) for n, node in nodes.items())
     resolved_flat = tuple(_with_bindings(f, nodes[f.name]) for f in flat)
     return Dag(name=name, params=FrozenDict(params), steps=steps,
                resource_factories=FrozenDict(resources),
+               resource_params=FrozenDict((r, FrozenDict(w)) for r, w in resource_params.items()),
                requires_sync_runner=flags[0], requires_async_runner=flags[1],
                error_materializer_factory=error_factory,
                pipeline_observers=pipeline_observers, scope_step_totals=FrozenDict(totals),

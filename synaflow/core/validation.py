@@ -189,19 +189,21 @@ def _resource_type(name: str, factory: Any, root: str) -> Any:
     return declared
 
 
-def warn_unused_params(nodes: dict, params: dict[str, Any], params_cls: Any, root: str) -> None:
-    """A params field that no step reads is most often a typo or a leftover: say so
-    (a warning, as 0.32.4 accepted it), pointing at the user's ``pipeline(...)``."""
-    read = {b.producer for node in nodes.values() for b in node["bindings"]}
+def warn_unused_params(nodes: dict, params: dict[str, Any], params_cls: Any, root: str, *,
+                       also_read: set[str] = frozenset()) -> None:
+    """A params field that no step (or resource factory, ``also_read``) reads is most
+    often a typo or a leftover: say so (a warning, as 0.32.4 accepted it), pointing at
+    the user's ``pipeline(...)``."""
+    read = {b.producer for node in nodes.values() for b in node["bindings"]} | set(also_read)
     unused = [field for field in params if field not in read]
     if not unused:
         return
     cls = getattr(params_cls, "__name__", "params")
     for field in unused:
         warnings.warn(UnusedParamsFieldWarning(
-            f"Pipeline '{root}': params field '{field}' of {cls} is read by no step. Fix: "
-            f"remove it from {cls}, or give the step that needs it a parameter named "
-            f"'{field}'"), stacklevel=_outside_synaflow())
+            f"Pipeline '{root}': params field '{field}' of {cls} is read by no step or "
+            f"resource factory. Fix: remove it from {cls}, or give the step that needs it a "
+            f"parameter named '{field}'"), stacklevel=_outside_synaflow())
 
 
 def _outside_synaflow() -> int:

@@ -21,6 +21,7 @@ Mutable state (private to this object):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from ..core.observers import (PipelineCompletedContext, PipelineEvent, PipelineF
                               PipelineStartedContext)
 from ..core.types import StepMode
 from ..core.params_check import checked_params
+from ..core.resource_wiring import factory_arguments
 from .effects import Emit
 from .result import RunResult, StepStats
 from .shapes import shape_value
@@ -355,6 +357,10 @@ class RunCore:
         if factory is None:
             raise ValueError(f"Pipeline '{self.dag.name}' requires resource '{resource}' at "
                              "runtime, but no factory or override provides it")
+        wired = self.dag.resource_params.get(resource)
+        if wired and factory is self.dag.resource_factories.get(resource):
+            # the declared factory reads params fields (wired at build time)
+            return functools.partial(factory, **factory_arguments(wired, self.params))
         return factory
 
     def sized_total(self, name: str) -> int | None:

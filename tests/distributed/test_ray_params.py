@@ -29,3 +29,27 @@ def test_ray_checks_params(ray_session):
     with pytest.raises(ParamsError, match=r"Pipeline 'scan': invalid params for Scan: field "
                        r"'threshold': expected int, got '700' \(str"):
         ray_run(p, {"path": "logs", "threshold": "700"})
+
+
+class Prefix(NamedTuple):
+    words: list[str]
+    prefix: str = "#"
+
+
+def tagger(prefix: str) -> str:
+    return prefix * 2
+
+
+def tagged(words: str, tag: str) -> str:  # EACH over the words, on Ray workers
+    return tag + words
+
+
+def joined(tagged: list[str]) -> str:
+    return " ".join(tagged)
+
+
+def test_ray_resource_factory_reads_params(ray_session):
+    """The factory runs on the workers, called with the run's params fields."""
+    p = pipeline(name="tagging", params=Prefix, resources={"tag": tagger},
+                 steps=[step("tagged", fn=tagged), step("joined", fn=joined)])
+    assert ray_run(p, Prefix(words=["a", "b"], prefix="@")).outputs == {"joined": "@@a @@b"}
