@@ -29,7 +29,8 @@ from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
 from .types import ErrorMaterializeContext, OnError, StepMode
 from .validation import (check_byte_bounds, check_handler_shapes, check_pipeline_basics,
                          check_resources, check_step_settings, check_terminal_streams,
-                         lift_resources, step_byte_bound, warn_unused_params)
+                         lift_resources, step_byte_bound, warn_unused_params,
+                         check_location_templates)
 from .wiring import (Produced, check_binding, compatible, each_mode_deps,
                      each_output_type, resolve_bindings, resolve_mode)
 
@@ -57,8 +58,9 @@ def build_dag(pipeline_def: Any) -> Dag:
     check_handler_shapes(nodes, pipeline_observers, flags[1], name)
     totals = _assign_scopes(nodes)
     resource_params = wire_resources(resources, params, pipeline_def.params, name)
-    warn_unused_params(nodes, params, pipeline_def.params, name,
-                       also_read={f for wired in resource_params.values() for f in wired.values()})
+    in_paths = check_location_templates(nodes, params, pipeline_def.params, name)
+    warn_unused_params(nodes, params, pipeline_def.params, name, also_read=in_paths | {
+        f for wired in resource_params.values() for f in wired.values()})
     steps = FrozenDict((n, _freeze(node, pipeline_observers)) for n, node in nodes.items())
     resolved_flat = tuple(_with_bindings(f, nodes[f.name]) for f in flat)
     return Dag(name=name, params=FrozenDict(params), steps=steps,

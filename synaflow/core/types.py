@@ -90,3 +90,6 @@ class ErrorRecord:
     traceback: str
     step_name: str
     run_id: str
+    # For an item of an EACH step: its index and a short repr (as in ErrorContext).
+    item_index: int | None = None
+    item: str | None = None

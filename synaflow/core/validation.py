@@ -201,8 +201,8 @@ def warn_unused_params(nodes: dict, params: dict[str, Any], params_cls: Any, roo
     cls = getattr(params_cls, "__name__", "params")
     for field in unused:
         warnings.warn(UnusedParamsFieldWarning(
-            f"Pipeline '{root}': params field '{field}' of {cls} is read by no step or "
-            f"resource factory. Fix: remove it from {cls}, or give the step that needs it a "
+            f"Pipeline '{root}': params field '{field}' of {cls} is read by no step, "
+            f"resource factory or output path. Fix: remove it from {cls}, or give the step that needs it a "
             f"parameter named '{field}'"), stacklevel=_outside_synaflow())
 
 
@@ -214,6 +214,32 @@ def _outside_synaflow() -> int:
             == "synaflow":
         frame, level = frame.f_back, level + 1
     return level
+
+
+def check_location_templates(nodes: dict, params: dict[str, Any], params_cls: Any,
+                             root: str) -> set[str]:
+    """Materializer and error-materializer paths that name params fields
+    (``"{out_dir}/x"``) name existing ones; returns the fields they read."""
+    read: set[str] = set()
+    for name, node in nodes.items():
+        for key in ("materializer", "error_materializer"):
+            fields_of = getattr(node.get(key), "__synaflow_template_fields__", None)
+            if fields_of is None:
+                continue
+            try:
+                fields = fields_of()
+            except ValueError as exc:
+                raise PipelineDefinitionError(f"its {key} path: {exc}", pipeline=root,
+                                              step=name, fix="fix the path") from None
+            for field in fields:
+                if field not in params:
+                    cls = getattr(params_cls, "__name__", "the params")
+                    raise PipelineDefinitionError(
+                        f"its {key} path names '{{{field}}}', which is not a params field of "
+                        f"{cls} (fields: {', '.join(params) or '<none>'})", pipeline=root,
+                        step=name, fix=f"add a field '{field}' to {cls}, or name one it has")
+            read.update(fields)
+    return read
 
 
 def check_resources(nodes: dict, resource_types: dict, root: str) -> None:

@@ -55,6 +55,13 @@ def params_to_dict(params: Any) -> dict[str, Any]:
                     f"{type(params).__name__}.")
 
 
+def for_run(target: Any, params: dict[str, Any]) -> Any:
+    """A materializer or error materializer as it applies to one run: one whose path
+    names params fields (``"{out_dir}/x"``) gets them filled in; others as they are."""
+    bind = getattr(target, "__synaflow_for_run__", None)
+    return target if bind is None else bind(params)
+
+
 def run_params(dag: Any, params: Any) -> dict[str, Any]:
     """The run's params, checked against the Dag's params class (``params_check``):
     unknown keys, missing fields and wrong types fail here, before any step runs."""
@@ -172,12 +179,18 @@ class RunCore:
         t = self.trackers.get(name)
         if t is None:
             node = self.dag.steps[name]
-            t = StepTracker(self, node, self.step_observers(name), node.error_materializer)
+            t = StepTracker(self, node, self.step_observers(name),
+                            for_run(node.error_materializer, self.params))
             self.trackers[name] = t
         return t
 
     # -- pipeline events ------------------------------------------------------------------
     def start(self) -> list:
+        for node in self.dag.steps.values():  # e.g. an error file in overwrite mode
+            started = getattr(for_run(node.error_materializer, self.params),
+                              "__synaflow_run_started__", None)
+            if started is not None:
+                started(self.run_id)
         return [Emit(self._pipeline_observers, PipelineStartedContext(
             pipeline_name=self.dag.name, run_id=self.run_id, event=PipelineEvent.STARTED,
             scope_step_totals=dict(self.dag.scope_step_totals)))]
@@ -375,8 +388,9 @@ class RunCore:
     def materializer(self, name: str) -> Any:
         node = self.dag.steps[name]
         if self.overrides is None:
-            return node.materializer
-        return self.overrides.materializers.resolve(name, node.materializer)
+            return for_run(node.materializer, self.params)
+        return for_run(self.overrides.materializers.resolve(name, node.materializer),
+                       self.params)
 
     def materialization(self, name: str) -> tuple[Any, bool]:
         """``(materializer, collects)`` for ``name``'s materialized output in this run.

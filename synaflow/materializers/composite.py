@@ -15,6 +15,8 @@ logger can come last).
 """
 from __future__ import annotations
 
+import copy
+
 import inspect
 from typing import Any, AsyncIterator, Callable, Iterable
 
@@ -47,11 +49,32 @@ class _Composite:
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.stages == self.stages  # type: ignore[attr-defined]
 
+    # A stage whose path names params fields is checked and filled like a lone one.
+    def __synaflow_template_fields__(self) -> list[str]:
+        return [field for stage in self.stages
+                for field in _hook(stage, "__synaflow_template_fields__", list)()]
+
+    def __synaflow_for_run__(self, params: Any) -> "_Composite":
+        if not self.__synaflow_template_fields__():
+            return self
+        filled = copy.copy(self)
+        filled.stages = tuple(_hook(stage, "__synaflow_for_run__", lambda _: stage)(params)
+                              for stage in self.stages)
+        return filled
+
+    def __synaflow_run_started__(self, run_id: str) -> None:
+        for stage in self.stages:
+            _hook(stage, "__synaflow_run_started__", lambda _: None)(run_id)
+
     def __hash__(self) -> int:
         return hash((type(self), len(self.stages)))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self.stages)!r})"
+
+
+def _hook(stage: Any, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
+    return getattr(stage, name, None) or default
 
 
 async def _await_if_needed(result: Any) -> Any:

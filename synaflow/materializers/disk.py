@@ -19,9 +19,12 @@ pickle (Ray) and describe themselves in the JSON contract through
 from __future__ import annotations
 
 import contextlib
+import copy
 import ntpath
 import os
 import secrets
+import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -134,8 +137,33 @@ def write_atomically(target: Path, serializer: Any, value: Any) -> None:
 
 
 # -- the callables ---------------------------------------------------------------------
+# -- locations from params ----------------------------------------------------------------
+def template_fields(text: str) -> list[str]:
+    """The ``{field}`` names in a path template (``{{``/``}}`` are literal braces)."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"path template {text!r} is malformed ({exc}); write a literal brace "
+                         "as {{ or }}") from None
+    return [name for _, name, _, _ in parsed if name is not None]
+
+
+def fill_template(text: str, params: Mapping[str, Any]) -> str:
+    """``text`` with each ``{field}`` replaced by the run's value of that params field."""
+    if not template_fields(text):
+        return text
+    missing = [f for f in template_fields(text) if f not in params]
+    if missing:
+        raise ValueError(f"path template {text!r} names {missing}, which the run's params do "
+                         f"not have (params fields: {', '.join(params) or '<none>'})")
+    return string.Formatter().vformat(text, (), dict(params))
+
+
 class FileTarget:
-    """Common state of the disk callables: folder, serializer and (optional) file name."""
+    """Common state of the disk callables: folder, serializer and (optional) file name.
+
+    ``path`` and ``file_name`` may name params fields, ``"{out_dir}/reports"``: they
+    are checked when ``pipeline(...)`` is called and filled in for each run."""
 
     def __init__(self, path: Path | str, serializer: Any, file_name: str | None = None) -> None:
         self.path = Path(path)
@@ -153,6 +181,21 @@ class FileTarget:
 
     def _key(self) -> tuple[Any, ...]:
         return (type(self), self.path, self.serializer, self.file_name)
+
+    def __synaflow_template_fields__(self) -> list[str]:
+        """The params fields the path and file name name (checked at build time)."""
+        return template_fields(os.fspath(self.path)) + template_fields(self.file_name or "")
+
+    def __synaflow_for_run__(self, params: Mapping[str, Any]) -> "FileTarget":
+        """This callable with its path and file name filled in from one run's params."""
+        if not self.__synaflow_template_fields__():
+            return self
+        filled = copy.copy(self)
+        filled.path = Path(fill_template(os.fspath(self.path), params))
+        if self.file_name:
+            filled.file_name = fill_template(self.file_name, params)
+            check_file_name(filled.file_name, folder=filled.path, who=type(self).__name__)
+        return filled
 
     @property
     def target(self) -> Path:

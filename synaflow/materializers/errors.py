@@ -8,14 +8,19 @@
     'append_error_to_disk'
 
 Each error becomes one ``ErrorRecord`` appended to
-``path / (file_name or f"{step}.{ext}")``. Records are serialized in memory and
-appended with a single write, so a crash or two threads failing at once never
-leave half a record in the file.
+``path / (file_name or f"{step}.{ext}")``: the pipeline, step, run id, exception and
+traceback, and for an item of an EACH step its index and a short repr of it (a
+dead-letter file to re-run). Records are serialized in memory and appended with a
+single write, so a crash or two threads failing at once never leave half a record in
+the file. ``mode="overwrite"`` starts the file afresh for every run (a run without
+errors leaves no file); the default ``"append"`` keeps the records of earlier runs.
+``path`` and ``file_name`` may name params fields (``"{out_dir}/errors"``).
 """
 from __future__ import annotations
 
 import io
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +37,7 @@ __all__ = ["disk_error_materializer", "log_error_materializer",
            "DiskErrorMaterializerFactory", "ErrorAppender", "AsyncErrorAppender"]
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+MODES = ("append", "overwrite")
 
 
 def log_error_materializer() -> Callable[[ErrorMaterializeContext], Any]:
@@ -53,7 +59,7 @@ def error_record(error_ctx: ErrorContext) -> ErrorRecord:
         pipeline_name=error_ctx.pipeline_name, dataset_name=error_ctx.dataset_name,
         exception_type=type(exc).__name__, exception_message=str(exc),
         traceback=format_exception_text(exc), step_name=error_ctx.step_name,
-        run_id=error_ctx.run_id)
+        run_id=error_ctx.run_id, item_index=error_ctx.item_index, item=error_ctx.item)
 
 
 def _serialized(serializer: Any, record: ErrorRecord) -> bytes:
@@ -66,7 +72,9 @@ def _serialized(serializer: Any, record: ErrorRecord) -> bytes:
     call_serializer(serializer, text, record)
     text.flush()
     text.detach()  # keep the BytesIO open after the wrapper goes away
-    return buffer.getvalue()
+    payload = buffer.getvalue()
+    # one record per line: a text serializer writes a bare repr (0.32.4 ran them together)
+    return payload if payload.endswith(b"\n") else payload + b"\n"
 
 
 def append_bytes(target: Path, payload: bytes) -> None:
@@ -86,9 +94,16 @@ class ErrorAppender(FileTarget):
 
     __name__ = "append_error_to_disk"
 
-    def __init__(self, path: Path | str, serializer: Any, file_name: str) -> None:
+    def __init__(self, path: Path | str, serializer: Any, file_name: str,
+                 mode: str = "append") -> None:
         super().__init__(path, serializer, file_name)
         check_file_name(file_name, folder=self.path, who="disk_error_materializer")
+        self.mode = mode
+
+    def __synaflow_run_started__(self, run_id: str) -> None:
+        """A run starts: in overwrite mode its records replace those of earlier runs."""
+        if self.mode == "overwrite":
+            self.target.unlink(missing_ok=True)
 
     def __call__(self, error_ctx: ErrorContext) -> None:
         append_bytes(self.target, _serialized(self.serializer, error_record(error_ctx)))
@@ -109,13 +124,27 @@ class DiskErrorMaterializerFactory(FileTarget):
 
     __name__ = "factory"
 
+    def __init__(self, path: Path | str, serializer: Any, file_name: str | None = None,
+                 mode: str = "append") -> None:
+        super().__init__(path, serializer, file_name)
+        self.mode = mode
+
+    def __synaflow_ref__(self) -> dict[str, Any] | None:
+        ref = super().__synaflow_ref__()
+        if ref is not None and self.mode != "append":
+            ref["kwargs"]["mode"] = self.mode
+        return ref
+
+    def _key(self) -> tuple[Any, ...]:
+        return super()._key() + (self.mode,)
+
     def __call__(self, ctx: ErrorMaterializeContext) -> ErrorAppender:
         name = self.file_name or f"{ctx.dataset_name}.{serializer_extension(self.serializer)}"
         check_file_name(name, folder=self.path, who="disk_error_materializer",
                         pipeline=ctx.pipeline_name, step=ctx.dataset_name,
                         explicit=bool(self.file_name))
         appender = AsyncErrorAppender if ctx.is_async_pipeline else ErrorAppender
-        return appender(self.path, self.serializer, name)
+        return appender(self.path, self.serializer, name, self.mode)
 
 
 def _refuse_whole_document(serializer: Any) -> None:
@@ -131,9 +160,12 @@ def _refuse_whole_document(serializer: Any) -> None:
                     "or pickle_serializer")
 
 
-def disk_error_materializer(path: Path | str, serializer: Any,
-                            file_name: str | None = None) -> DiskErrorMaterializerFactory:
+def disk_error_materializer(path: Path | str, serializer: Any, file_name: str | None = None,
+                            *, mode: str = "append") -> DiskErrorMaterializerFactory:
     """Append one ``ErrorRecord`` per recorded error to a file per step.
+
+    ``mode="append"`` (the default) keeps earlier runs' records; ``"overwrite"`` starts
+    the file afresh when a run starts. ``path``/``file_name`` may name params fields.
 
     Raises ``PipelineDefinitionError`` (a ``ValueError``) at once for
     ``JsonSerializer``/``CsvSerializer`` instances, which are not append-safe.
@@ -146,4 +178,9 @@ def disk_error_materializer(path: Path | str, serializer: Any,
     disk_error_materializer does not support 'JsonSerializer'
     """
     _refuse_whole_document(serializer)
-    return DiskErrorMaterializerFactory(path, serializer, file_name)
+    if mode not in MODES:
+        raise PipelineDefinitionError(
+            f"disk_error_materializer mode must be 'append' or 'overwrite', found {mode!r}",
+            param="mode", prefix=False,
+            fix="mode='append' keeps earlier runs' records, mode='overwrite' keeps one run's")
+    return DiskErrorMaterializerFactory(path, serializer, file_name, mode)

@@ -53,3 +53,28 @@ def test_ray_resource_factory_reads_params(ray_session):
     p = pipeline(name="tagging", params=Prefix, resources={"tag": tagger},
                  steps=[step("tagged", fn=tagged), step("joined", fn=joined)])
     assert ray_run(p, Prefix(words=["a", "b"], prefix="@")).outputs == {"joined": "@@a @@b"}
+
+
+class Out(NamedTuple):
+    words: list[str]
+    out_dir: str
+
+
+def test_ray_materializer_path_from_params(ray_session, tmp_path):
+    """The path is filled in on the driver; the workers write where the run says."""
+    import json
+
+    from synaflow import disk_materializer, json_serializer
+
+    p = pipeline(name="placed", params=Out, steps=[
+        step("tagged", fn=lambda_free_upper),
+        step("joined", fn=joined, materializer=disk_materializer("{out_dir}/final",
+                                                                  json_serializer))])
+    for run_dir in ("a", "b"):
+        ray_run(p, Out(words=["x", run_dir], out_dir=str(tmp_path / run_dir)))
+    assert json.loads((tmp_path / "a" / "final" / "joined.json").read_text()) == "X A"
+    assert json.loads((tmp_path / "b" / "final" / "joined.json").read_text()) == "X B"
+
+
+def lambda_free_upper(words: str) -> str:
+    return words.upper()

@@ -152,8 +152,8 @@ def test_unused_field_warns_at_build():
     with pytest.warns(UnusedParamsFieldWarning) as caught:
         pipeline(name="loose", params=Loose, steps=[step("read_path", fn=read_path)])
     assert [str(w.message) for w in caught] == [
-        "Pipeline 'loose': params field 'typo_threshold' of Loose is read by no step or "
-        "resource factory. Fix: remove it from Loose, or give the step that needs it a "
+        "Pipeline 'loose': params field 'typo_threshold' of Loose is read by no step, "
+        "resource factory or output path. Fix: remove it from Loose, or give the step that needs it a "
         "parameter named 'typo_threshold'"]
     assert caught[0].filename == __file__  # points at the pipeline(...) call
 

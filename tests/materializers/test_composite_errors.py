@@ -25,8 +25,9 @@ from synaflow.serializers import (CsvSerializer, JsonSerializer, csv_serializer,
                                   json_serializer, jsonl_serializer, pickle_serializer,
                                   text_serializer)
 
+# 0.32.4's seven fields in its order, then the failed item (issue 24, items 5 and 7)
 FIELDS = ["pipeline_name", "dataset_name", "exception_type", "exception_message",
-          "traceback", "step_name", "run_id"]
+          "traceback", "step_name", "run_id", "item_index", "item"]
 
 
 def ectx(step: str = "rows", is_async: bool = False) -> ErrorMaterializeContext:
