@@ -22,8 +22,13 @@ never cancels a task. Instead:
   reads, so Ray neither retries it nor reports an unhandled error.
 
 As with Ray's own cancel, the exception arrives between two Python bytecodes: a
-call blocked inside C code (a sleep, a socket read) sees it when that returns, and
-the rest of the row does not run.
+call blocked inside C code (a sleep, a socket read) sees it only when that returns.
+So a call still running ``FORCE_S`` after it was interrupted is *forced*: its Ray
+worker process ends (``os._exit``), which frees its CPU at once. Ray then runs the
+task again, as for any lost worker; a retried call (attempt > 0) asks the board
+before it starts and, its stage being stopped, returns at once: nothing of a
+finished run runs again. (In the plain debug mode the calls are threads of the
+driver, which cannot be forced; they end with the blocking call.)
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ from typing import Any, Callable
 NAMESPACE = "synaflow"
 FIRST_S = 0.3  # a call is asked about once it has run this long ...
 MAX_EVERY_S = 2.0  # ... and again at least this often
+FORCE_S = 2.0  # an interrupted call still running this long after has its worker ended
 KEEP_S = 600.0  # a stopped stage's key stays this long (queued calls may start late)
 
 
@@ -129,13 +135,14 @@ def _stopped(slot: str) -> bool:
 
 # -- the workers' side ------------------------------------------------------------------------
 class _Call:
-    __slots__ = ("slot", "thread", "started", "interrupted")
+    __slots__ = ("slot", "thread", "started", "interrupted", "interrupted_at")
 
     def __init__(self, slot: str) -> None:
         self.slot = slot
         self.thread = threading.get_ident()
         self.started = time.monotonic()
         self.interrupted = False
+        self.interrupted_at = 0.0
 
 
 _LOCK = threading.Lock()
@@ -206,6 +213,43 @@ def _watch() -> None:
             interrupt(slot)
         for slot in [s for s in asked if s not in age]:
             del asked[slot]
+        with _LOCK:
+            stuck = [c for c in _ACTIVE.values()
+                     if c.interrupted and now - c.interrupted_at >= FORCE_S]
+        if stuck and _in_ray_worker():
+            _force(stuck[0])
+
+
+def _in_ray_worker() -> bool:
+    """Is this process a Ray worker (not a driver running the debug mode)?"""
+    try:
+        import ray
+
+        return ray._private.worker.global_worker.mode == ray.WORKER_MODE
+    except Exception:
+        return False
+
+
+def _force(call: _Call) -> None:
+    """End this worker process: ``call`` of a stopped stage is blocked where no
+    exception reaches it (C code). Ray sees a lost worker and frees its resources."""
+    step = call.slot.partition(":")[2] or call.slot
+    sys.stderr.write(f"synaflow: step '{step}' (run {call.slot.partition(':')[0][:8]}) was "
+                     f"stopped {FORCE_S:g} s ago but its call is still running, blocked "
+                     "outside Python: ending this worker process to free its resources\n")
+    sys.stderr.flush()
+    os._exit(70)
+
+
+def _retried() -> bool:
+    """Is the current Ray task a retry (its worker was lost, for instance forced)?"""
+    try:
+        import ray
+
+        return ray._private.worker.global_worker.core_worker \
+            .get_current_task_attempt_number() > 0
+    except Exception:
+        return False
 
 
 def interrupt(slot: str) -> int:
@@ -216,6 +260,7 @@ def interrupt(slot: str) -> int:
         for call in _ACTIVE.values():
             if call.slot == slot and not call.interrupted:
                 call.interrupted = True
+                call.interrupted_at = time.monotonic()
                 _set_async_exc(call.thread, RunStopped)
                 n += 1
     return n
@@ -229,7 +274,7 @@ def stoppable(stopped_value: Callable[[], Any]) -> Callable:
         @functools.wraps(fn)
         def call(box: Any, *args: Any, **kwargs: Any) -> Any:
             slot = slot_of(box)
-            if slot in _SEEN or slot in _LOCAL:
+            if slot in _SEEN or slot in _LOCAL or (_retried() and _board(slot)):
                 return stopped_value()
             entry = _Call(slot)
             try:
