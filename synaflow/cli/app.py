@@ -178,6 +178,10 @@ def _add_run_arguments(run: argparse.ArgumentParser,
                      help="Print the run result (status, outputs, step stats) as JSON.")
     run.add_argument("--no-progress", action="store_true",
                      help="No live progress display (it only shows on a terminal anyway).")
+    run.add_argument("--check-types", action="store_true",
+                     help="Check every value and item a step returns against its declared "
+                          "type (run(..., check_types=True)); on by default with --runner "
+                          "debug.")
     run.add_argument("--fail-on-errors", action="store_true",
                      help="Exit with status 3 when the run completes with errors (steps "
                           "that failed under on_error=CONTINUE); the default is 0.")

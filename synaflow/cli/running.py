@@ -11,9 +11,11 @@ import asyncio
 import dataclasses
 import json
 import sys
+import types
 from typing import Any, Callable
 
 from ..core.constants import PIPELINE_SCOPE
+from ..engine.type_checks import checked_dag
 from .context import CLIUsageError, PostRunContext, PreRunContext, RunOutcome
 from .params import assignment_values, build_params, flag_values, read_params_file
 from .progress import ProgressDisplay, is_interactive
@@ -41,7 +43,9 @@ def run_command(ns: argparse.Namespace, pipeline: Any, *, hooks: Any, fields: li
     if display is not None:
         display.start()
     try:
-        result = runner(pipeline, params, overrides, display.poll if display else None)
+        # a Dag whose steps check their results stands in for the pipeline
+        target = types.SimpleNamespace(dag=checked_dag(dag)) if ns.check_types else pipeline
+        result = runner(target, params, overrides, display.poll if display else None)
     except BaseException as exc:
         _close(display)
         post.failed(exc)

@@ -85,6 +85,11 @@ class UnusedParamsFieldWarning(UserWarning):
     """A params field that no step of the pipeline reads (a build-time warning)."""
 
 
+class StepTypeError(SynaflowError, TypeError):
+    """With ``check_types=True``: a step returned (or yielded) a value that does not fit
+    its declared return type. Raised as if by the step, so its ``on_error`` applies."""
+
+
 class ContractLoadError(SynaflowError, ValueError):
     """A JSON contract could not be loaded back into a Dag."""
 

@@ -20,6 +20,7 @@ from ..core.exceptions import StallError
 from ..core.types import StepMode
 from ..engine.core import RunCore
 from ..engine.effects import perform
+from ..engine import type_checks
 from ..engine.keywords import refuse_unknown
 from ..engine.result import RunResult
 from ..engine.stall import StallGuard
@@ -51,7 +52,9 @@ class RayPipelineExecutor:
     ``ray.init`` keyword arguments), ``stall_timeout``/``grace`` as in ``run``,
     ``object_store_threshold`` (bytes, default 1 MiB: value outputs this large stay
     in the object store and are read zero-copy; smaller ones come back inline; a
-    step's ``ray={"object_store_threshold": ...}`` overrides it, see ``objects.py``).
+    step's ``ray={"object_store_threshold": ...}`` overrides it, see ``objects.py``),
+    ``check_types`` (check every value a step returns against its declared type, as
+    in ``run``; on by default in the debug modes).
     """
 
     def __init__(self, dag: Any, *, overrides: Any = None,
@@ -63,9 +66,11 @@ class RayPipelineExecutor:
                  object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
                  progress: Callable[[Any], None] | None = None,
                  connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S,
-                 **unknown: Any) -> None:
+                 check_types: bool | None = None, **unknown: Any) -> None:
         refuse_unknown("RayPipelineExecutor()", unknown, RayPipelineExecutor.__init__)
         self.dag = as_dag(dag)
+        if type_checks.resolve(check_types, default=debug in (True, "serialize")):
+            self.dag = type_checks.checked_dag(self.dag)
         self.progress = progress
         if isinstance(connect_timeout_s, bool) or not isinstance(connect_timeout_s, (int, float)) \
                 or connect_timeout_s <= 0:

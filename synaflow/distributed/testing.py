@@ -39,7 +39,10 @@ class RayRunner:
     def run(self, pipeline: Any, params: Any, overrides: Any = None) -> Any:
         if not self.debug:
             ensure_ray(self.num_cpus)
-        return ray_run(pipeline, params, overrides, debug=self.debug)
+        # The suite compares runners under the same options, and some cases return
+        # values their annotations do not allow on purpose: the debug modes' default
+        # type check is tested on its own (tests/engine/test_type_checks.py).
+        return ray_run(pipeline, params, overrides, debug=self.debug, check_types=False)
 
 
 def ensure_ray(num_cpus: int = 2) -> None:

@@ -423,3 +423,25 @@ def test_ray_not_importable_exit_1(capsys, monkeypatch):
     assert code == 1
     assert err.startswith("synaflow: --runner ray needs the Ray runner, which cannot be "
                           "imported: ")
+
+
+def test_check_types_flag(capsys, tmp_path, monkeypatch):
+    """``run --check-types`` is ``check_types=True`` (issue 24, item 11)."""
+    (tmp_path / "typed_catalog.py").write_text(
+        "from typing import NamedTuple\n"
+        "from synaflow import PipelineRegistry, pipeline, step\n"
+        "class P(NamedTuple):\n"
+        "    n: int = 2\n"
+        "def half(n: int) -> int:\n"
+        "    return n / 2\n"
+        "catalog = PipelineRegistry()\n"
+        "catalog.add(pipeline(name='typed', params=P, steps=[step('half', fn=half)]))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, _ = run_main(capsys, "--catalog", "typed_catalog", "run", "typed", "--json")
+    assert code == 0 and json.loads(out)["outputs"] == {"half": 1.0}
+    code, out, err = run_main(capsys, "--catalog", "typed_catalog", "run", "typed", "--json",
+                              "--check-types")
+    data = json.loads(out)
+    assert code == 0 and data["status"] == "completed_with_errors" and data["outputs"] == {}
+    assert data["steps"]["half"]["errors"] == 1
+    assert "step 'half' failed (1 error(s))" in err

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform_async
+from ...engine import type_checks
 from ...engine.keywords import refuse_unknown
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
@@ -41,9 +42,12 @@ class AsyncPipelineExecutor:
                  resource_factories: dict[str, Any] | None = None,
                  stall_timeout: float | None = None, grace: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[Any], None] | None = None, **unknown: Any) -> None:
+                 progress: Callable[[Any], None] | None = None, check_types: bool = False,
+                 **unknown: Any) -> None:
         refuse_unknown("AsyncPipelineExecutor()", unknown, AsyncPipelineExecutor.__init__)
         self.dag = as_dag(dag)
+        if type_checks.resolve(check_types):
+            self.dag = type_checks.checked_dag(self.dag)
         self.options = dict(overrides=overrides, resource_factories=resource_factories,
                             stall_timeout=stall_timeout, grace=grace, clock=clock,
                             progress=progress)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, RunnerMismatchError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform
+from ...engine import type_checks
 from ...engine.keywords import refuse_unknown
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
@@ -49,6 +50,8 @@ class PipelineExecutor:
     progresses; a deadlock (every step waiting) is always reported after ``grace``.
     ``progress``, if given, is called as ``progress(core)`` about every 0.1 s while
     the run waits (the CLI's live display reads the ``RunCore`` trackers).
+    ``check_types=True`` checks every value and item a step returns against its
+    declared return type (``synaflow.engine.type_checks``).
     """
 
     def __init__(self, dag: Any, *, overrides: Any = None,
@@ -58,11 +61,14 @@ class PipelineExecutor:
                  progress: Callable[[Any], None] | None = None,
                  worker_shutdown_poll_seconds: float = 0.5,
                  worker_shutdown_log_every_seconds: float = 60.0,
-                 worker_shutdown_log_grace_seconds: float = 2.0, **unknown: Any) -> None:
+                 worker_shutdown_log_grace_seconds: float = 2.0,
+                 check_types: bool = False, **unknown: Any) -> None:
         # The three worker_shutdown_* keywords are 0.32.4's: accepted, and no-ops here
         # (docs/compatibility.md); any other keyword is refused.
         refuse_unknown("PipelineExecutor()", unknown, PipelineExecutor.__init__)
         self.dag = as_dag(dag)
+        if type_checks.resolve(check_types):
+            self.dag = type_checks.checked_dag(self.dag)
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
                 f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types, so it "
