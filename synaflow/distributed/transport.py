@@ -200,7 +200,7 @@ class _LocalActor:
 
 
 class _LocalStream:
-    """A debug-mode streaming task's objects (it already ran)."""
+    """A debug-mode streaming task's objects, handed out once it has run (``future``)."""
 
     def __init__(self, refs: list[LocalRef]) -> None:
         self.refs = deque(refs)
@@ -219,6 +219,10 @@ class LocalTransport:
         self.pipeline = pipeline
         self.actors: list[_LocalActor] = []
         self.refs: list[int] = []
+        # Tasks run on threads, so that the driver's loop goes on while a call runs:
+        # the progress display stays live and a stuck call becomes a StallError.
+        self.tasks = cf.ThreadPoolExecutor(max_workers=int(self.cpus()),
+                                           thread_name_prefix="synaflow-debug-task")
 
     def _round_trip(self, value: Any, label: str) -> Any:
         if not self.serialize:
@@ -247,6 +251,7 @@ class LocalTransport:
     def close(self) -> None:
         for actor in self.actors:
             actor.pool.shutdown(wait=False, cancel_futures=True)
+        self.tasks.shutdown(wait=False, cancel_futures=True)
         forget(self.refs)
         self.refs = []
 
@@ -257,13 +262,12 @@ class LocalTransport:
 
     def task(self, fn: Callable[..., Any], options: dict[str, Any], label: str
              ) -> Callable[..., list]:
+        def run(args: tuple) -> tuple:
+            result = fn(*_resolved(self._round_trip(args, f"arguments:{label}")))
+            return tuple(self._out(part, label) for part in result)
+
         def submit(*args: Any) -> list:
-            future: cf.Future = cf.Future()
-            try:
-                result = fn(*_resolved(self._round_trip(args, f"arguments:{label}")))
-                future.set_result(tuple(self._out(part, label) for part in result))
-            except Exception as exc:
-                future.set_exception(exc)
+            future = self.tasks.submit(run, args)
             return [self._ref(future, 0), self._ref(future, 1)]
         return submit
 
@@ -271,18 +275,21 @@ class LocalTransport:
                       ) -> Callable[..., "_LocalStream"]:
         """Run generator ``fn`` eagerly, as ``task`` runs functions; its objects are
         handed out one by one, as a streaming task's."""
-        def submit(*args: Any) -> _LocalStream:
-            refs = []
+        def run(args: tuple, stream: _LocalStream) -> None:
             try:
                 for item in fn(*_resolved(self._round_trip(args, f"arguments:{label}"))):
                     future: cf.Future = cf.Future()
                     future.set_result(self._out(item, label))
-                    refs.append(self._ref(future, None))
+                    stream.refs.append(self._ref(future, None))
             except Exception as exc:
                 future = cf.Future()
                 future.set_exception(exc)
-                refs.append(self._ref(future, None))
-            return _LocalStream(refs)
+                stream.refs.append(self._ref(future, None))
+
+        def submit(*args: Any) -> _LocalStream:
+            stream = _LocalStream([])
+            stream.future = self.tasks.submit(run, args, stream)  # its objects, once run
+            return stream
         return submit
 
     def is_handle(self, ref: Any) -> bool:

@@ -43,10 +43,17 @@ def counts_seen(runner) -> list[int]:
     return seen
 
 
-@pytest.mark.parametrize("name", ["sync", "async"])
+@pytest.mark.parametrize("name", ["sync", "async", "ray-debug"])
 def test_counts_move_while_rows_run(name):
+    """``ray-debug``: the plain debug mode runs its tasks on threads, so its loop (and
+    the display) goes on while a batch runs (issue 23, item 7)."""
     if name == "sync":
         seen = counts_seen(lambda progress: run(SLOW, Items(), progress=progress))
+    elif name == "ray-debug":
+        from synaflow.distributed import ray_run
+
+        seen = counts_seen(lambda progress: ray_run(SLOW, Items(), debug=True,
+                                                    progress=progress))
     else:
         seen = counts_seen(lambda progress: asyncio.run(
             async_run(SLOW, Items(), progress=progress)))

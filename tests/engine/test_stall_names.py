@@ -36,8 +36,15 @@ EACH = pipeline(name="logs_each", params=Rows, steps=[step("stuck_on_two", fn=st
 VALUE = pipeline(name="logs_value", params=Rows, steps=[step("stuck_call", fn=stuck_call)])
 
 
+def ray_debug(p, **kw):
+    from synaflow.distributed import ray_run
+
+    return ray_run(p, Rows(), debug=True, **kw)  # plain debug: calls on threads
+
+
 RUNNERS = {"sync": lambda p, **kw: run(p, Rows(), **kw),
-           "async": lambda p, **kw: asyncio.run(async_run(p, Rows(), **kw))}
+           "async": lambda p, **kw: asyncio.run(async_run(p, Rows(), **kw)),
+           "ray-debug": ray_debug}
 
 
 @pytest.mark.parametrize("runner_name", list(RUNNERS))
