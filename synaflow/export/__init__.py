@@ -1,0 +1,10 @@
+"""Export: running slices of a contract with a store between them (issue 25, in progress).
+
+So far: ``Store``, the folder or ``pyarrow.fs`` URI that carries step outputs between
+slices, with atomic writes and one manifest per finished slice.
+"""
+from __future__ import annotations
+
+from .store import MissingInputError, Store, StoreError
+
+__all__ = ["Store", "StoreError", "MissingInputError"]
