@@ -2,11 +2,14 @@
 
 So far: ``Store``, the folder or ``pyarrow.fs`` URI that carries step outputs between
 slices, with atomic writes and one manifest per finished slice; ``groups``, which
-steps run together in one slice (streaming components by default).
+steps run together in one slice (streaming components by default);
+``check_exportable``, what stops a pipeline from running slice by slice elsewhere.
 """
 from __future__ import annotations
 
+from .checks import ExportError, check_exportable
 from .grouping import Group, groups
 from .store import MissingInputError, Store, StoreError
 
-__all__ = ["Store", "StoreError", "MissingInputError", "Group", "groups"]
+__all__ = ["Store", "StoreError", "MissingInputError", "Group", "groups",
+           "ExportError", "check_exportable"]
