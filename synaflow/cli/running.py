@@ -11,11 +11,9 @@ import asyncio
 import dataclasses
 import json
 import sys
-import types
 from typing import Any, Callable
 
 from ..core.constants import PIPELINE_SCOPE
-from ..engine.type_checks import checked_dag
 from .context import CLIUsageError, PostRunContext, PreRunContext, RunOutcome
 from .params import assignment_values, build_params, flag_values, read_params_file
 from .progress import ProgressDisplay, is_interactive
@@ -43,9 +41,7 @@ def run_command(ns: argparse.Namespace, pipeline: Any, *, hooks: Any, fields: li
     if display is not None:
         display.start()
     try:
-        # a Dag whose steps check their results stands in for the pipeline
-        target = types.SimpleNamespace(dag=checked_dag(dag)) if ns.check_types else pipeline
-        result = runner(target, params, overrides, display.poll if display else None)
+        result = runner(dag, params, overrides, _options(ns, display))
     except BaseException as exc:
         _close(display)
         post.failed(exc)
@@ -113,11 +109,10 @@ def choose_runner(dag: Any, requested: str | None, *, address: str | None = None
         return _run_async
     ray_run = _import_ray_run(name)
 
-    def run_on_ray(pipeline: Any, params: Any, overrides: Any, progress: Any) -> Any:
-        options = _progress_option(progress)
+    def run_on_ray(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
         if name == "debug":
-            return ray_run(pipeline, params, overrides, debug=True, **options)
-        return ray_run(pipeline, params, overrides, address=address, **options)
+            return ray_run(dag, params, overrides, debug=True, **options)
+        return ray_run(dag, params, overrides, address=address, **options)
     return run_on_ray
 
 
@@ -130,20 +125,27 @@ def _import_ray_run(name: str) -> Callable[..., Any]:
     return ray_run
 
 
-def _progress_option(progress: Any) -> dict[str, Any]:
-    return {} if progress is None else {"progress": progress}
+def _options(ns: argparse.Namespace, display: ProgressDisplay | None) -> dict[str, Any]:
+    """Runner keywords from the command line (left out when not asked for, so that
+    each runner keeps its own default: the debug runner checks types by default)."""
+    options: dict[str, Any] = {}
+    if display is not None:
+        options["progress"] = display.poll
+    if ns.check_types:
+        options["check_types"] = True
+    return options
 
 
-def _run_sync(pipeline: Any, params: Any, overrides: Any, progress: Any) -> Any:
+def _run_sync(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
     from ..execution.sync_engine.executor import run
 
-    return run(pipeline.dag, params, overrides, **_progress_option(progress))
+    return run(dag, params, overrides, **options)
 
 
-def _run_async(pipeline: Any, params: Any, overrides: Any, progress: Any) -> Any:
+def _run_async(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
     from ..execution.async_engine.executor import async_run
 
-    return asyncio.run(async_run(pipeline.dag, params, overrides, **_progress_option(progress)))
+    return asyncio.run(async_run(dag, params, overrides, **options))
 
 
 def make_overrides(pipeline: Any, *, observers_enabled: bool,

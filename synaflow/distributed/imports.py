@@ -127,11 +127,11 @@ def check_importable(pipeline: str, payloads: list[tuple[str, str | None, bytes]
         key = json.dumps(env, sort_keys=True, default=str)
         seen = groups.setdefault(key, (env, []))[1]
         seen.extend((what, step, need) for need in dict.fromkeys(needs_of(data)))
-    for env, wanted in groups.values():
+    for key, (env, wanted) in groups.items():
         needs = list(dict.fromkeys(need for _, _, need in wanted))
         if not needs:
             continue
-        misses = _on_ray(needs, env) if on_ray \
+        misses = _on_ray(needs, env, key) if on_ray \
             else missing_locally(needs, worker_path(job_env, env))
         if misses:
             raise import_error(pipeline, wanted, misses)
@@ -140,11 +140,13 @@ def check_importable(pipeline: str, payloads: list[tuple[str, str | None, bytes]
 _checked: set[tuple] = set()
 
 
-def _on_ray(needs: list[Need], env: dict | None) -> list[tuple[str, str | None, str]]:
+def _on_ray(needs: list[Need], env: dict | None, env_key: str
+            ) -> list[tuple[str, str | None, str]]:
+    """One zero-CPU task imports ``needs`` on a worker (once per job, environment and
+    needs: a job that passed the check once does not ask again)."""
     import ray
 
-    key = (ray.get_runtime_context().get_job_id(), json.dumps(env, sort_keys=True, default=str),
-           tuple(needs))
+    key = (ray.get_runtime_context().get_job_id(), env_key, tuple(needs))
     if key in _checked:
         return []
     options: dict[str, Any] = {"num_cpus": 0, "name": "synaflow.import_check"}

@@ -158,6 +158,7 @@ def _after_fork() -> None:
     _WATCHER.clear()
     _EXPIRER.clear()
     _ACTIVE.clear()
+    _in_ray_worker.cache_clear()  # a forked child of a worker is not one
 
 
 os.register_at_fork(after_in_child=_after_fork)
@@ -220,8 +221,10 @@ def _watch() -> None:
             _force(stuck[0])
 
 
+@functools.lru_cache(maxsize=1)
 def _in_ray_worker() -> bool:
-    """Is this process a Ray worker (not a driver running the debug mode)?"""
+    """Is this process a Ray worker (not a driver running the debug mode)? A process
+    does not change role, and every call start asks (``_retried``)."""
     try:
         import ray
 
@@ -243,6 +246,8 @@ def _force(call: _Call) -> None:
 
 def _retried() -> bool:
     """Is the current Ray task a retry (its worker was lost, for instance forced)?"""
+    if not _in_ray_worker():
+        return False
     try:
         import ray
 

@@ -17,6 +17,9 @@ Mutable state (private to this object):
 - ``released``: stream hand-offs (producer, consumer) nobody will read again, for
   the driver to close (``take_released``) so they stop holding back siblings;
   ``released_edges``: every hand-off released so far.
+- ``error_materializers`` / ``_materializers``: each step's error materializer and
+  materializer as they apply to this run (paths naming params fields filled in),
+  made once per run.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from itertools import zip_longest
 from typing import Any, Callable, Iterable
 
 from ..core.constants import PIPELINE_SCOPE
-from ..core.exceptions import PipelineStopException, ThresholdExceededException
+from ..core.exceptions import ParamsError, PipelineStopException, ThresholdExceededException
 from ..core.observers import (PipelineCompletedContext, PipelineEvent, PipelineFailedContext,
                               PipelineStartedContext)
 from ..core.types import StepMode
@@ -66,15 +69,19 @@ def run_params(dag: Any, params: Any) -> dict[str, Any]:
     """The run's params, checked against the Dag's params class (``params_check``):
     unknown keys, missing fields and wrong types fail here, before any step runs."""
     given = params_to_dict(params)
-    cls = getattr(dag, "params_type", None)
-    if cls is None:  # a Dag built by hand from DagNodes: only the fields steps need
-        return given
     readers: dict[str, list[str]] = {}
     for name, node in dag.steps.items():
         for producer in node.deps:
             if producer in dag.params:
                 readers.setdefault(producer, []).append(name)
-    return checked_params(dag.name, cls, given, readers=readers)
+    cls = getattr(dag, "params_type", None)
+    if cls is not None:
+        return checked_params(dag.name, cls, given, readers=readers)
+    missing = [field for field in readers if field not in given]
+    if missing:  # a Dag built by hand from DagNodes: only the fields steps read are known
+        raise ParamsError(dag.name, "the params", unknown=[], missing=missing, problems=[],
+                          fields=list(dag.params), readers=readers)
+    return given
 
 
 @dataclass
@@ -145,7 +152,9 @@ class RunCore:
         self.released: list[tuple[str, str]] = []
         self.released_edges: set[tuple[str, str]] = set()
         self._pipeline_observers = self._resolve_pipeline_observers()
-        self._check_params()
+        self.error_materializers = {name: for_run(node.error_materializer, self.params)
+                                    for name, node in dag.steps.items()}
+        self._materializers: dict[str, Any] = {}
 
     # -- setup ------------------------------------------------------------------------
     def _resolve_pipeline_observers(self) -> tuple:
@@ -153,20 +162,6 @@ class RunCore:
             return tuple(self.dag.pipeline_observers)
         return tuple(self.overrides.observers.resolve(PIPELINE_SCOPE,
                                                       list(self.dag.pipeline_observers)))
-
-    def _check_params(self) -> None:
-        missing: dict[str, list[str]] = {}
-        for name, node in self.dag.steps.items():
-            for producer in node.deps:
-                if producer in self.dag.params and producer not in self.params:
-                    missing.setdefault(producer, []).append(name)
-        if missing:
-            field, steps = next(iter(missing.items()))
-            raise ValueError(
-                f"Pipeline '{self.dag.name}': the params object has no field '{field}', which "
-                f"step(s) {', '.join(repr(s) for s in steps)} need. Pass a "
-                f"{getattr(self.dag.params_type, '__name__', 'params')} instance or a dict "
-                f"with every field ({', '.join(self.dag.params)}).")
 
     def step_observers(self, name: str) -> tuple:
         node = self.dag.steps[name]
@@ -180,15 +175,14 @@ class RunCore:
         if t is None:
             node = self.dag.steps[name]
             t = StepTracker(self, node, self.step_observers(name),
-                            for_run(node.error_materializer, self.params))
+                            self.error_materializers[name])
             self.trackers[name] = t
         return t
 
     # -- pipeline events ------------------------------------------------------------------
     def start(self) -> list:
-        for node in self.dag.steps.values():  # e.g. an error file in overwrite mode
-            started = getattr(for_run(node.error_materializer, self.params),
-                              "__synaflow_run_started__", None)
+        for target in self.error_materializers.values():  # e.g. a file in overwrite mode
+            started = getattr(target, "__synaflow_run_started__", None)
             if started is not None:
                 started(self.run_id)
         return [Emit(self._pipeline_observers, PipelineStartedContext(
@@ -386,11 +380,12 @@ class RunCore:
         return total
 
     def materializer(self, name: str) -> Any:
-        node = self.dag.steps[name]
-        if self.overrides is None:
-            return for_run(node.materializer, self.params)
-        return for_run(self.overrides.materializers.resolve(name, node.materializer),
-                       self.params)
+        if name not in self._materializers:
+            chosen = self.dag.steps[name].materializer
+            if self.overrides is not None:
+                chosen = self.overrides.materializers.resolve(name, chosen)
+            self._materializers[name] = for_run(chosen, self.params)
+        return self._materializers[name]
 
     def materialization(self, name: str) -> tuple[Any, bool]:
         """``(materializer, collects)`` for ``name``'s materialized output in this run.

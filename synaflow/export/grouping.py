@@ -126,41 +126,25 @@ def _merge_cycles(dag: Any, order: list[str], find: Any, join: Any) -> bool:
     something was merged."""
     after = _group_edges(dag, order, find)
     for start in after:
-        seen, todo = set(), list(after[start])
-        while todo:
-            node = todo.pop()
-            if node == start:
-                for other in _path_back(after, start):
+        reach = _reachable(after, start)
+        if start in reach:  # on a cycle: merge it with every group on one with it
+            for other in reach - {start}:
+                if start in _reachable(after, other):
                     join(start, other)
-                return True
-            if node not in seen:
-                seen.add(node)
-                todo.extend(after[node])
+            return True
     return False
 
 
-def _path_back(after: dict[str, set[str]], start: str) -> set[str]:
-    """Groups on some cycle through ``start``: reachable from it and reaching it."""
-    reach = {start}
-    todo = [start]
-    while todo:
-        for nxt in after[todo.pop()]:
-            if nxt not in reach:
-                reach.add(nxt)
-                todo.append(nxt)
-    return {g for g in reach if g != start and _reaches(after, g, start)}
-
-
-def _reaches(after: dict[str, set[str]], a: str, b: str) -> bool:
-    seen, todo = set(), [a]
+def _reachable(after: dict[str, set[str]], start: str) -> set[str]:
+    """The groups reachable from ``start`` by one edge or more."""
+    seen: set[str] = set()
+    todo = list(after[start])
     while todo:
         node = todo.pop()
-        if node == b:
-            return True
         if node not in seen:
             seen.add(node)
             todo.extend(after[node])
-    return False
+    return seen
 
 
 def _ranked(dag: Any, members: dict[str, list[str]], find: Any) -> list[str]:
