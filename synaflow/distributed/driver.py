@@ -66,7 +66,8 @@ class RayPipelineExecutor:
                  object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
                  progress: Callable[[Any], None] | None = None,
                  connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S,
-                 check_types: bool | None = None, **unknown: Any) -> None:
+                 check_types: bool | None = None, slice_spec: Any = None,
+                 **unknown: Any) -> None:
         refuse_unknown("RayPipelineExecutor()", unknown, RayPipelineExecutor.__init__)
         self.dag = as_dag(dag)
         if type_checks.resolve(check_types, default=debug in (True, "serialize")):
@@ -89,6 +90,7 @@ class RayPipelineExecutor:
         self.stall_timeout = stall_timeout
         self.grace = grace
         self.clock = clock
+        self.slice_spec = slice_spec
         self.result: RunResult | None = None
         self._values: Mapping[str, Any] = {}
         # Largest number of items that waited in each producer's hand-off (emitted,
@@ -109,7 +111,7 @@ class RayPipelineExecutor:
         # An async pipeline's observers and error materializers are awaited on the loop.
         core = core_class(self.dag)(self.dag, params, self.overrides, clock=self.clock,
                                     resource_factories=self.resource_factories,
-                                    shape=defer_shape)
+                                    shape=defer_shape, slice_spec=self.slice_spec)
         started = False
         if self.debug:
             transport: Any = LocalTransport(serialize=self.debug == "serialize",

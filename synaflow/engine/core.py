@@ -20,6 +20,12 @@ Mutable state (private to this object):
 - ``error_materializers`` / ``_materializers``: each step's error materializer and
   materializer as they apply to this run (paths naming params fields filled in),
   made once per run.
+- ``keep``: steps of a slice whose output is also reported in ``outputs`` (a
+  ``SliceSpec``'s boundary, written to the store by ``synaflow.export.run_slice``).
+
+A run of a slice (``SliceSpec``) treats every step outside it as already finished:
+those whose stored output the slice reads count as published with it, the others
+as finished without an output (their readers are skipped, as in a whole run).
 """
 from __future__ import annotations
 
@@ -120,13 +126,34 @@ class CallPlan:
         return zip_longest(*self.sources)
 
 
+def is_output(dag: Any, name: str) -> bool:
+    """Is step ``name`` one of a run's outputs (terminal, or the exported step)?"""
+    return (not dag.steps[name].consumers and not name.startswith("_")) \
+        or name == dag.exports
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """Run only ``steps`` of the contract (``synaflow.export.run_slice`` builds it).
+
+    ``inputs``: the stored outputs of steps outside the slice, by step name;
+    ``keep``: steps of the slice whose output is reported in ``RunResult.outputs``
+    besides the terminal and exported ones (those that steps outside the slice read).
+    """
+
+    steps: frozenset[str]
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    keep: frozenset[str] = frozenset()
+
+
 class RunCore:
     """The rules of one run over a compiled Dag (see the module docstring for state)."""
 
     def __init__(self, dag: Any, params: Any, overrides: Any = None, *,
                  run_id: str | None = None, clock: Callable[[], float] = time.monotonic,
                  resource_factories: dict[str, Any] | None = None,
-                 shape: Callable[..., Any] | None = None) -> None:
+                 shape: Callable[..., Any] | None = None,
+                 slice_spec: SliceSpec | None = None) -> None:
         self.dag = dag
         # ``shape(value, shape_name, default_materializer=...)`` gives a consumer its
         # view of a materialized output. A driver whose values live elsewhere (Ray
@@ -155,8 +182,21 @@ class RunCore:
         self.error_materializers = {name: for_run(node.error_materializer, self.params)
                                     for name, node in dag.steps.items()}
         self._materializers: dict[str, Any] = {}
+        self.keep: frozenset[str] = frozenset()
+        if slice_spec is not None:
+            self._enter_slice(slice_spec)
 
     # -- setup ------------------------------------------------------------------------
+    def _enter_slice(self, spec: SliceSpec) -> None:
+        self.keep = spec.keep
+        for name in self.dag.steps:
+            if name not in spec.steps:
+                self.launched.add(name)
+                self.finished.add(name)
+                if name in spec.inputs:
+                    self.values[name] = spec.inputs[name]
+                    self.published.add(name)
+
     def _resolve_pipeline_observers(self) -> tuple:
         if self.overrides is None:
             return tuple(self.dag.pipeline_observers)
@@ -405,8 +445,7 @@ class RunCore:
         """Make ``value`` the output every consumer of ``name`` reads."""
         self.values[name] = value
         self.published.add(name)
-        node = self.dag.steps[name]
-        if (not node.consumers and not name.startswith("_")) or name == self.dag.exports:
+        if is_output(self.dag, name) or name in self.keep:
             self.outputs[name] = value
 
     def publish_branches(self, name: str, branches: dict[str, Any]) -> None:

@@ -3,13 +3,15 @@
 So far: ``Store``, the folder or ``pyarrow.fs`` URI that carries step outputs between
 slices, with atomic writes and one manifest per finished slice; ``groups``, which
 steps run together in one slice (streaming components by default);
-``check_exportable``, what stops a pipeline from running slice by slice elsewhere.
+``check_exportable``, what stops a pipeline from running slice by slice elsewhere;
+``run_slice``, which runs one slice with its inputs and outputs in a store.
 """
 from __future__ import annotations
 
 from .checks import ExportError, check_exportable
 from .grouping import Group, groups
+from .slices import contract_hash, run_slice
 from .store import MissingInputError, Store, StoreError
 
 __all__ = ["Store", "StoreError", "MissingInputError", "Group", "groups",
-           "ExportError", "check_exportable"]
+           "ExportError", "check_exportable", "run_slice", "contract_hash"]

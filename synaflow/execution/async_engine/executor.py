@@ -43,14 +43,14 @@ class AsyncPipelineExecutor:
                  stall_timeout: float | None = None, grace: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
                  progress: Callable[[Any], None] | None = None, check_types: bool = False,
-                 **unknown: Any) -> None:
+                 slice_spec: Any = None, **unknown: Any) -> None:
         refuse_unknown("AsyncPipelineExecutor()", unknown, AsyncPipelineExecutor.__init__)
         self.dag = as_dag(dag)
         if type_checks.resolve(check_types):
             self.dag = type_checks.checked_dag(self.dag)
         self.options = dict(overrides=overrides, resource_factories=resource_factories,
                             stall_timeout=stall_timeout, grace=grace, clock=clock,
-                            progress=progress)
+                            progress=progress, slice_spec=slice_spec)
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
@@ -64,7 +64,7 @@ class AsyncPipelineExecutor:
             return self.result
         o = self.options
         core = RunCore(self.dag, params, o["overrides"], clock=o["clock"],
-                       resource_factories=o["resource_factories"])
+                       resource_factories=o["resource_factories"], slice_spec=o["slice_spec"])
         guard = StallGuard(clock=o["clock"], grace=o["grace"], stall_timeout=o["stall_timeout"])
         try:
             self.result = await _AsyncRun(core, guard,

@@ -51,7 +51,8 @@ class PipelineExecutor:
     ``progress``, if given, is called as ``progress(core)`` about every 0.1 s while
     the run waits (the CLI's live display reads the ``RunCore`` trackers).
     ``check_types=True`` checks every value and item a step returns against its
-    declared return type (``synaflow.engine.type_checks``).
+    declared return type (``synaflow.engine.type_checks``). ``slice_spec`` runs only
+    part of the contract (``synaflow.export.run_slice`` makes it).
     """
 
     def __init__(self, dag: Any, *, overrides: Any = None,
@@ -62,7 +63,8 @@ class PipelineExecutor:
                  worker_shutdown_poll_seconds: float = 0.5,
                  worker_shutdown_log_every_seconds: float = 60.0,
                  worker_shutdown_log_grace_seconds: float = 2.0,
-                 check_types: bool = False, **unknown: Any) -> None:
+                 check_types: bool = False, slice_spec: Any = None,
+                 **unknown: Any) -> None:
         # The three worker_shutdown_* keywords are 0.32.4's: accepted, and no-ops here
         # (docs/compatibility.md); any other keyword is refused.
         refuse_unknown("PipelineExecutor()", unknown, PipelineExecutor.__init__)
@@ -80,12 +82,13 @@ class PipelineExecutor:
         self.grace = grace
         self.clock = clock
         self.progress = progress
+        self.slice_spec = slice_spec
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
     def execute(self, params: Any) -> RunResult:
         core = RunCore(self.dag, params, self.overrides, clock=self.clock,
-                       resource_factories=self.resource_factories)
+                       resource_factories=self.resource_factories, slice_spec=self.slice_spec)
         run = _SyncRun(core, StallGuard(clock=self.clock, grace=self.grace,
                                         stall_timeout=self.stall_timeout),
                        progress=ProgressTicker(core, self.progress))
