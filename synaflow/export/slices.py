@@ -38,12 +38,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.exceptions import PipelineDefinitionError
-from ..engine.core import SliceSpec, is_output, params_to_dict
+from ..engine.core import SliceSpec, is_output, run_params
 from ..engine.result import RunResult
 from .grouping import Group, stream_edges
 from .store import MissingInputError, Store
 
-__all__ = ["run_slice", "contract_hash", "slice_name", "RUNNERS"]
+__all__ = ["run_slice", "contract_hash", "slice_name", "manifest_params", "RUNNERS"]
 
 RUNNERS = ("sync", "async", "ray")
 
@@ -65,6 +65,11 @@ def contract_hash(dag: Any) -> str:
     """The SHA-256 of the contract's canonical JSON (the same contract, the same hash)."""
     text = json.dumps(dag.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def manifest_params(dag: Any, params: Any) -> dict[str, Any]:
+    """The run's params (checked, defaults filled in) as the manifest records them."""
+    return json.loads(json.dumps(run_params(dag, params), sort_keys=True, default=str))
 
 
 def slice_name(steps: Iterable[str], dag: Any) -> str:
@@ -161,8 +166,9 @@ def run_slice(dag_or_pipeline: Any, steps: Any, params: Any, *, store: Any, run_
     published = sorted(result.outputs)
     store.commit(run_id, slice_name(chosen, dag), {
         "pipeline": dag.name, "contract_hash": contract_hash(dag), "run_id": run_id,
-        "params": params_to_dict(params) if params is not None else {},
-        "steps": chosen, "published": published,
-        "unpublished": sorted(keep - set(published)), "outputs": sorted(outputs),
-        "status": result.status})
+        "params": manifest_params(dag, params), "steps": chosen,
+        "contract_steps": [n for level in dag.get_execution_levels() for n in level],
+        "published": published, "unpublished": sorted(keep - set(published)),
+        "outputs": sorted(outputs), "status": result.status,
+        "stats": {name: dataclasses.asdict(result.steps[name]) for name in chosen}})
     return dataclasses.replace(result, outputs=outputs)
