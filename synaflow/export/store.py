@@ -3,7 +3,8 @@
 A store is a local folder or any ``pyarrow.fs`` URI (``file://``, ``s3://``, ``gs://``),
 laid out as::
 
-    {run_id}/{step}/data.arrow       an Arrow table or record batch (Arrow IPC)
+    {run_id}/{step}/data.arrow       an Arrow table or record batch (Arrow IPC; read
+                                     memory-mapped from a local folder)
     {run_id}/{step}/data.pickle      anything else (the pipeline's serializer comes later)
     {run_id}/_slices/{slice}.json    one manifest per finished slice
 
@@ -65,6 +66,7 @@ class Store:
             raise StoreError(f"cannot open the store at {text!r}: {exc}") from exc
         self.location = text
         self.root = root.rstrip("/")
+        self.local = isinstance(self.fs, fs.LocalFileSystem)
 
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
@@ -132,6 +134,8 @@ class Store:
         if self._exists(arrow):
             import pyarrow as pa
 
+            if self.local:  # memory-mapped: the table's buffers are the file's pages
+                return pa.ipc.open_file(pa.memory_map(arrow)).read_all()
             with self.fs.open_input_file(arrow) as source:
                 return pa.ipc.open_file(source).read_all()
         if self._exists(pickled):
