@@ -169,3 +169,26 @@ def test_other_runners_run_slices(tmp_path, which):
     assert store.read("h", "total") == 30
     assert run_slice(_p(), ["table", "width"], P(5), store=store, run_id="h",
                      runner=which, **options).outputs == {"width": 1}
+
+
+def rows(n: int) -> Iterator[dict]:
+    for i in range(n):
+        yield {"i": i}
+
+
+def count(rows: list[dict]) -> int:
+    return len(rows)
+
+
+def test_an_arrow_materializer_keeps_its_own_files(tmp_path):
+    from synaflow.materializers.arrow import arrow_materializer
+
+    p = pipeline(name="own", params=P, steps=[
+        step("rows", fn=rows, materializer=arrow_materializer(tmp_path / "data")),
+        step("count", fn=count)])
+    store = Store(tmp_path / "store")
+    run_slice(p, ["rows"], P(5), store=store, run_id="m")
+    stored = tmp_path / "store" / "m" / "rows" / "data.pickle"
+    assert stored.stat().st_size < 2000  # a reference to the materializer's files
+    assert any((tmp_path / "data").iterdir())
+    assert run_slice(p, ["count"], P(5), store=store, run_id="m").outputs == {"count": 5}
