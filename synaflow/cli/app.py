@@ -34,7 +34,9 @@ exit codes:
 _CATALOG_HELP = ("Python module exposing `catalog = PipelineRegistry()` at top level. "
                  "The module must be importable from the current PYTHONPATH.")
 _VALUE_OPTIONS = {"run": {"--params-file", "--param", "--runner", "--address"},
-                  "graph": {"--format"}, "validate": {"--module"}}
+                  "graph": {"--format"}, "validate": {"--module"},
+                  "export": {"-o", "--output", "--store", "--group", "--runner", "--address"}}
+EXPORT_TARGETS = ("dagster",)
 RUNNERS = ("sync", "async", "ray", "debug")
 
 
@@ -153,10 +155,32 @@ def build_parser(*, catalog_option: bool, require_catalog: bool,
     validate.add_argument("name", nargs="?", help="a catalog pipeline (default: all of them)")
     validate.add_argument("--module", metavar="MODULE:ATTR", type=_module_ref,
                           help="validate a pipeline (or registry) from a module instead")
+    _add_export_arguments(add("export", "Write an orchestrator file that schedules the "
+                              "pipeline slice by slice, each slice run by synaflow's engine."))
     run = add("run", "Run the pipeline.", epilog=EXIT_CODES,
               formatter_class=argparse.RawDescriptionHelpFormatter)
     flagged = _add_run_arguments(run, run_fields)
     return parser, {"parsers": {"run": run, "validate": validate}, "flagged": flagged}
+
+
+def _add_export_arguments(export: argparse.ArgumentParser) -> None:
+    from ..export.grouping import GROUPINGS
+
+    export.add_argument("target", choices=EXPORT_TARGETS, help="the orchestrator")
+    export.add_argument("name")
+    export.add_argument("-o", "--output", metavar="FILE",
+                        help="write the file here (default: standard output)")
+    export.add_argument("--store", metavar="URI", required=True,
+                        help="folder or pyarrow.fs URI (s3://, gs://) every task can reach; "
+                             "data between slices goes there")
+    export.add_argument("--group", choices=GROUPINGS, default="components",
+                        help="which steps share a task (default: one per streaming "
+                             "component)")
+    export.add_argument("--runner", choices=("sync", "ray"), default="sync",
+                        help="what runs each task's slice (ray: on a Ray cluster)")
+    export.add_argument("--address", metavar="ADDR",
+                        help="the Ray cluster's address (--runner ray; default: a local Ray "
+                             "per task)")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser,

@@ -1,4 +1,5 @@
-"""The subcommands that inspect pipelines: list, info, dag/show, graph, schema, validate.
+"""The subcommands that inspect pipelines: list, info, dag/show, graph, schema, validate;
+and export (an orchestrator file).
 
 Each writes its result to stdout and returns the exit code; ``run`` lives in
 ``synaflow.cli.running``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from typing import Any
 
 from ..core.definition import IncludeStep, PipelineDef
@@ -34,9 +36,34 @@ def dispatch(ns: argparse.Namespace, registry: PipelineRegistry | None, **run_op
         return 0
     if command == "graph":
         return graph_command(pipeline, ns.format)
+    if command == "export":
+        return export_command(ns, pipeline)
     from .running import run_command
 
     return run_command(ns, pipeline, **run_options)
+
+
+def export_command(ns: argparse.Namespace, pipeline: PipelineDef) -> int:
+    """``synaflow export TARGET NAME``: the orchestrator file, on stdout or in ``-o``."""
+    from ..export.checks import ExportError
+    from ..export.dagster import to_dagster
+
+    catalog = getattr(ns, "catalog", None)
+    if ns.address is not None and ns.runner != "ray":
+        raise CLIUsageError("--address is the Ray cluster's address: it needs --runner ray")
+    try:
+        text = to_dagster(pipeline, store=ns.store, group=ns.group, runner=ns.runner,
+                          address=ns.address, source=f"{catalog}:catalog" if catalog else None)
+    except (ExportError, PipelineDefinitionError) as exc:
+        raise CLIUsageError(str(exc)) from None
+    if ns.output is None:
+        sys.stdout.write(text)
+    else:
+        with open(ns.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {ns.output}: {ns.target} file for pipeline '{pipeline.name}'",
+              file=sys.stderr)
+    return 0
 
 
 def lookup(registry: PipelineRegistry, name: str) -> PipelineDef:

@@ -7,7 +7,7 @@ when one is not there), and those that published nothing in their own slice (fai
 or skipped under ``OnError.CONTINUE``) make their readers skip, as in a whole run.
 Every output of the slice that a step outside it reads, and every terminal or
 exported output, is written to the store; then the slice's manifest is committed
-(contract hash, params, the slice's steps, which of them published). A fatal error
+(contract hash, params, the slice's steps, which of them published, the runner). A fatal error
 commits nothing, so an orchestrator's retry with the same ``run_id`` runs the slice
 again and replaces what it wrote.
 
@@ -169,6 +169,6 @@ def run_slice(dag_or_pipeline: Any, steps: Any, params: Any, *, store: Any, run_
         "params": manifest_params(dag, params), "steps": chosen,
         "contract_steps": [n for level in dag.get_execution_levels() for n in level],
         "published": published, "unpublished": sorted(keep - set(published)),
-        "outputs": sorted(outputs), "status": result.status,
+        "outputs": sorted(outputs), "status": result.status, "runner": runner,
         "stats": {name: dataclasses.asdict(result.steps[name]) for name in chosen}})
     return dataclasses.replace(result, outputs=outputs)

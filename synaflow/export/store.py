@@ -153,6 +153,12 @@ class Store:
         data = json.dumps(manifest, sort_keys=True, indent=1, default=str).encode()
         self._put(f"{self._dir(run_id)}/{_SLICES}/{_safe(slice_name, 'slice')}.json", data)
 
+    def manifest_uri(self, run_id: str, slice_name: str) -> str:
+        """Where the manifest of a committed slice is: what passes between tasks."""
+        path = f"{self._dir(run_id)}/{_SLICES}/{_safe(slice_name, 'slice')}.json"
+        scheme = self.location.split("://", 1)[0] if "://" in self.location else None
+        return f"{scheme}://{path}" if scheme else path
+
     def manifests(self, run_id: str) -> dict[str, dict[str, Any]]:
         """The committed slices of a run: slice name -> manifest."""
         from pyarrow import fs
