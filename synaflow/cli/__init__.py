@@ -12,7 +12,7 @@
     synaflow --catalog MODULE run NAME [--params-file PATH] [--param KEY=VALUE ...]
         [--no-observers] [--runner sync|async|ray|debug] [--address ADDR] [--json]
         [--no-progress] [--<field> VALUE ...]
-    synaflow --catalog MODULE export dagster NAME --store URI [-o FILE]
+    synaflow --catalog MODULE export dagster|prefect NAME --store URI [-o FILE]
         [--group components|steps|pipeline] [--runner sync|ray] [--address ADDR]
 
 ``--catalog`` names an importable module with ``catalog = PipelineRegistry()``; it may

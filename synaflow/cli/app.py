@@ -36,7 +36,7 @@ _CATALOG_HELP = ("Python module exposing `catalog = PipelineRegistry()` at top l
 _VALUE_OPTIONS = {"run": {"--params-file", "--param", "--runner", "--address"},
                   "graph": {"--format"}, "validate": {"--module"},
                   "export": {"-o", "--output", "--store", "--group", "--runner", "--address"}}
-EXPORT_TARGETS = ("dagster",)
+EXPORT_TARGETS = ("dagster", "prefect")
 RUNNERS = ("sync", "async", "ray", "debug")
 
 

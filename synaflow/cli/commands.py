@@ -47,12 +47,14 @@ def export_command(ns: argparse.Namespace, pipeline: PipelineDef) -> int:
     """``synaflow export TARGET NAME``: the orchestrator file, on stdout or in ``-o``."""
     from ..export.checks import ExportError
     from ..export.dagster import to_dagster
+    from ..export.prefect import to_prefect
 
     catalog = getattr(ns, "catalog", None)
     if ns.address is not None and ns.runner != "ray":
         raise CLIUsageError("--address is the Ray cluster's address: it needs --runner ray")
     try:
-        text = to_dagster(pipeline, store=ns.store, group=ns.group, runner=ns.runner,
+        render = {"dagster": to_dagster, "prefect": to_prefect}[ns.target]
+        text = render(pipeline, store=ns.store, group=ns.group, runner=ns.runner,
                           address=ns.address, source=f"{catalog}:catalog" if catalog else None)
     except (ExportError, PipelineDefinitionError) as exc:
         raise CLIUsageError(str(exc)) from None

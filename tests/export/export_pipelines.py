@@ -71,3 +71,7 @@ def doubled(n: int) -> int:
 
 catalog = PipelineRegistry()
 catalog.add(sales())
+
+
+def double_run(flow_run: int) -> int:
+    return 2 * flow_run

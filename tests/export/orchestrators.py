@@ -11,17 +11,21 @@ asked for it, with pip's output: the export tests never skip.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 CACHE = Path(os.environ.get("SYNAFLOW_ORCHESTRATOR_VENVS", REPO / ".cache" / "orchestrators"))
 _RUNTIME = ["pyarrow>=14", "inflect>=7.0", "ray>=2.40", "cloudpickle>=2.0"]
 REQUIREMENTS = {
     "dagster": ["dagster==1.13.*", *_RUNTIME],
+    "prefect": ["prefect==3.9.*", *_RUNTIME],
 }
 
 
@@ -62,3 +66,136 @@ def python_for(name: str) -> Path:
              f"install synaflow into the {name} venv")
         stamp.write_text(wanted)
     return python
+
+
+# -- what every orchestrator test runs ----------------------------------------------------
+def cases_to_run() -> list:
+    """The conformance cases an orchestrator runs: all but those with run-time
+    overrides (objects of the caller's process, not part of the contract)."""
+    from synaflow.testing import CASES
+
+    return [c for c in CASES if c.overrides is None]
+
+
+EXTRA = {"sales": "sync", "sales_on_ray": "ray"}  # export_pipelines.sales, per runner
+
+
+def generate(render: Callable[..., str], root: Path) -> tuple[list[dict], dict[str, Path]]:
+    """One generated file per case (and per ``EXTRA`` run), with the params to run it
+    with: ``(jobs, stores by name)``; a job is ``{"file", "name", "params"}``."""
+    import export_pipelines
+
+    from synaflow.engine.core import params_to_dict
+    from synaflow.export.plan import identifier
+
+    jobs, stores = [], {}
+    for case in cases_to_run():
+        stores[case.name] = root / "stores" / case.name
+        p = case.build()
+        _write(root / f"{case.name}.py", render(p, store=str(stores[case.name]),
+                                                source=f"export_pipelines:case_{case.name}"))
+        jobs.append({"file": str(root / f"{case.name}.py"), "name": identifier(p.dag.name),
+                     "params": json.loads(json.dumps(params_to_dict(case.params)))})
+    for name, runner in EXTRA.items():
+        stores[name] = root / "stores" / name
+        _write(root / f"{name}.py", render(export_pipelines.sales(), store=str(stores[name]),
+                                           source="export_pipelines:sales", runner=runner))
+        jobs.append({"file": str(root / f"{name}.py"), "name": "sales",
+                     "params": {"out": str(root / "out" / name)}})
+    return jobs, stores
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def run_driver(orchestrator: str, jobs: list[dict], folder: Path, *,
+               path: list[str] = (), timeout: float = 900) -> list[dict[str, Any]]:
+    """Run ``jobs`` with ``run_<orchestrator>.py`` in the orchestrator's venv, in one
+    process; one result dict per job."""
+    listing = folder / "jobs.json"
+    listing.write_text(json.dumps(jobs))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join([str(HERE), *path])}
+    done = subprocess.run([str(python_for(orchestrator)), str(HERE / f"run_{orchestrator}.py"),
+                           str(listing)], capture_output=True, text=True, env=env,
+                          cwd=folder, timeout=timeout)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0 and len(lines) == len(jobs), \
+        f"{orchestrator} driver exited {done.returncode}:\n{done.stderr[-4000:]}"
+    return lines
+
+
+def check_case(case: Any, result: dict, store: Path) -> None:
+    """A conformance case under an orchestrator gives run()'s outputs (read back with
+    ``load_outputs``), or fails with the case's exception."""
+    from synaflow import run
+    from synaflow.export import load_outputs
+
+    assert "load_error" not in result, result
+    if case.raises is not None:
+        assert not result["success"] and case.raises.__name__ in result["failure"], result
+        return
+    assert result["success"], result
+    expected = dict(run(case.build(), case.params).outputs)
+    assert load_outputs(store, result["run_id"]) == expected
+    if case.outputs is not None:
+        assert expected == case.outputs
+
+
+def check_sales(name: str, result: dict, store: Path, tmp_path: Path) -> None:
+    """``export_pipelines.sales`` under an orchestrator: an Arrow table output, a disk
+    materializer's file, the runner of every slice."""
+    import export_pipelines
+    import pyarrow as pa
+
+    from synaflow import run
+    from synaflow.export import Store, load_outputs
+
+    assert result.get("success"), result
+    outputs = load_outputs(store, result["run_id"])
+    expected = run(export_pipelines.sales(), export_pipelines.Sales(str(tmp_path))).outputs
+    assert outputs.keys() == expected.keys() == {"table", "total"}
+    assert outputs["total"] == expected["total"] == 120
+    assert outputs["table"].equals(pa.table({"region": ["eu"] * 4,
+                                             "taxed": [12, 24, 36, 48]}))
+    runners = {m["runner"] for m in Store(store).manifests(result["run_id"]).values()}
+    assert runners == {EXTRA[name]}
+    written = Path(store).parent.parent / "out" / name / "rows.jsonl"
+    assert written.read_text().count("\n") == 4  # the disk materializer wrote its file
+
+
+STALE = """
+from typing import NamedTuple
+from synaflow import OnError, pipeline, step
+
+class P(NamedTuple):
+    n: int = 2
+
+def double(n: int) -> int:
+    return n * 2
+
+def shown(double: int) -> str:
+    return str(double)
+
+flow = pipeline(name="flow", params=P, steps=[step("double", fn=double, on_error={policy}),
+                                              step("shown", fn=shown)])
+"""
+
+
+def stale_module(folder: Path, render: Callable[..., str]) -> str:
+    """Write module ``stale_flow`` into ``folder``, return ``render``'s file for its
+    pipeline; then the module changes its contract (``change_stale_module``)."""
+    (folder / "stale_flow.py").write_text(STALE.format(policy="OnError.CONTINUE"))
+    sys.path.insert(0, str(folder))
+    try:
+        import stale_flow
+
+        return render(stale_flow.flow, store=str(folder / "store"))
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("stale_flow", None)
+
+
+def change_stale_module(folder: Path) -> None:
+    (folder / "stale_flow.py").write_text(STALE.format(policy="OnError.STOP"))

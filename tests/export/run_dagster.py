@@ -1,6 +1,6 @@
 """Runs generated Dagster files under Dagster, in Dagster's venv (``execute_in_process``,
-no server): ``python run_dagster_jobs.py JOBS.json`` where the file lists
-``{"file", "job", "params"}``; prints one JSON line per job (run id, success, the
+no server): ``python run_dagster.py JOBS.json`` where the file lists
+``{"file", "name", "params"}``; prints one JSON line per job (run id, success, the
 first failure with its causes)."""
 import importlib.util
 import json
@@ -26,7 +26,7 @@ def main() -> None:
             print(json.dumps({"load_error": f"{type(exc).__name__}: {exc}"}), flush=True)
             continue
         try:
-            result = module.defs.get_job_def(spec["job"]).execute_in_process(
+            result = module.defs.get_job_def(spec["name"]).execute_in_process(
                 run_config={"ops": {"synaflow_params": {"config": spec["params"]}}},
                 raise_on_error=False)
         except Exception as exc:  # Dagster refuses the run config before any op runs
