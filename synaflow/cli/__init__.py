@@ -12,8 +12,9 @@
     synaflow --catalog MODULE run NAME [--params-file PATH] [--param KEY=VALUE ...]
         [--no-observers] [--runner sync|async|ray|debug] [--address ADDR] [--json]
         [--no-progress] [--<field> VALUE ...]
-    synaflow --catalog MODULE export dagster|prefect NAME --store URI [-o FILE]
+    synaflow --catalog MODULE export airflow|dagster|prefect NAME --store URI [-o FILE]
         [--group components|steps|pipeline] [--runner sync|ray] [--address ADDR]
+        [--schedule CRON]                           # --schedule: airflow only
 
 ``--catalog`` names an importable module with ``catalog = PipelineRegistry()``; it may
 appear anywhere. ``run`` gets one typed flag per params field (``--field-name VALUE``,

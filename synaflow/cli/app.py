@@ -35,8 +35,9 @@ _CATALOG_HELP = ("Python module exposing `catalog = PipelineRegistry()` at top l
                  "The module must be importable from the current PYTHONPATH.")
 _VALUE_OPTIONS = {"run": {"--params-file", "--param", "--runner", "--address"},
                   "graph": {"--format"}, "validate": {"--module"},
-                  "export": {"-o", "--output", "--store", "--group", "--runner", "--address"}}
-EXPORT_TARGETS = ("dagster", "prefect")
+                  "export": {"-o", "--output", "--store", "--group", "--runner", "--address",
+                             "--schedule"}}
+EXPORT_TARGETS = ("airflow", "dagster", "prefect")
 RUNNERS = ("sync", "async", "ray", "debug")
 
 
@@ -181,6 +182,9 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument("--address", metavar="ADDR",
                         help="the Ray cluster's address (--runner ray; default: a local Ray "
                              "per task)")
+    export.add_argument("--schedule", metavar="CRON",
+                        help="airflow only: the DAG's schedule (every params field then "
+                             "needs a default); default: runs when triggered")
 
 
 def _add_run_arguments(run: argparse.ArgumentParser,

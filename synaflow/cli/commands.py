@@ -45,6 +45,7 @@ def dispatch(ns: argparse.Namespace, registry: PipelineRegistry | None, **run_op
 
 def export_command(ns: argparse.Namespace, pipeline: PipelineDef) -> int:
     """``synaflow export TARGET NAME``: the orchestrator file, on stdout or in ``-o``."""
+    from ..export.airflow import to_airflow
     from ..export.checks import ExportError
     from ..export.dagster import to_dagster
     from ..export.prefect import to_prefect
@@ -52,10 +53,15 @@ def export_command(ns: argparse.Namespace, pipeline: PipelineDef) -> int:
     catalog = getattr(ns, "catalog", None)
     if ns.address is not None and ns.runner != "ray":
         raise CLIUsageError("--address is the Ray cluster's address: it needs --runner ray")
+    if ns.schedule is not None and ns.target != "airflow":
+        raise CLIUsageError(f"--schedule is Airflow's; for {ns.target}, schedule the "
+                            "exported job with its own tools")
+    extra = {"schedule": ns.schedule} if ns.target == "airflow" else {}
     try:
-        render = {"dagster": to_dagster, "prefect": to_prefect}[ns.target]
+        render = {"airflow": to_airflow, "dagster": to_dagster, "prefect": to_prefect}[ns.target]
         text = render(pipeline, store=ns.store, group=ns.group, runner=ns.runner,
-                          address=ns.address, source=f"{catalog}:catalog" if catalog else None)
+                      address=ns.address, source=f"{catalog}:catalog" if catalog else None,
+                      **extra)
     except (ExportError, PipelineDefinitionError) as exc:
         raise CLIUsageError(str(exc)) from None
     if ns.output is None:

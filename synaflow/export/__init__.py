@@ -7,11 +7,12 @@ together in one slice (streaming components by default); ``check_exportable``, w
 stops a pipeline from running slice by slice elsewhere; ``run_slice``, which runs one
 slice with its inputs and outputs in a store; ``run_stored``, a whole run slice by
 slice that resumes where it stopped, and ``load_outputs``, a stored run's outputs.
-``to_dagster`` and ``to_prefect`` write a self-contained orchestrator file that runs
-the slices as tasks (also ``synaflow export dagster|prefect NAME``).
+``to_airflow``, ``to_dagster`` and ``to_prefect`` write a self-contained orchestrator
+file that runs the slices as tasks (also ``synaflow export airflow|dagster|prefect NAME``).
 """
 from __future__ import annotations
 
+from .airflow import to_airflow
 from .checks import ExportError, check_exportable
 from .dagster import to_dagster
 from .grouping import Group, groups
@@ -22,4 +23,4 @@ from .store import MissingInputError, Store, StoreError
 
 __all__ = ["Store", "StoreError", "MissingInputError", "Group", "groups",
            "ExportError", "check_exportable", "run_slice", "contract_hash",
-           "run_stored", "load_outputs", "to_dagster", "to_prefect"]
+           "run_stored", "load_outputs", "to_airflow", "to_dagster", "to_prefect"]

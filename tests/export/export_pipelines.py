@@ -75,3 +75,14 @@ catalog.add(sales())
 
 def double_run(flow_run: int) -> int:
     return 2 * flow_run
+
+
+def sales_with_defaults():
+    return pipeline(name="sales_daily", params=Daily, steps=[
+        step("amounts", fn=amounts), step("taxed", fn=taxed),
+        step("table", fn=table)])
+
+
+class Daily(NamedTuple):
+    n: int = 4
+    region: str = "eu"

@@ -26,6 +26,7 @@ _RUNTIME = ["pyarrow>=14", "inflect>=7.0", "ray>=2.40", "cloudpickle>=2.0"]
 REQUIREMENTS = {
     "dagster": ["dagster==1.13.*", *_RUNTIME],
     "prefect": ["prefect==3.9.*", *_RUNTIME],
+    "airflow": ["apache-airflow==3.3.*", *_RUNTIME],
 }
 
 
@@ -40,9 +41,9 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
     done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+                          env={**(env or os.environ), "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     if done.returncode != 0:
         raise RuntimeError(f"cannot {what} (exit {done.returncode}): {' '.join(command)}\n"
                            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -117,6 +118,8 @@ def run_driver(orchestrator: str, jobs: list[dict], folder: Path, *,
     listing.write_text(json.dumps(jobs))
     env = {**os.environ, "RAY_AUTH_MODE": "disabled",
            "PYTHONPATH": os.pathsep.join([str(HERE), *path])}
+    if orchestrator == "airflow":
+        _prepare_airflow(folder, env)
     done = subprocess.run([str(python_for(orchestrator)), str(HERE / f"run_{orchestrator}.py"),
                            str(listing)], capture_output=True, text=True, env=env,
                           cwd=folder, timeout=timeout)
@@ -124,6 +127,17 @@ def run_driver(orchestrator: str, jobs: list[dict], folder: Path, *,
     assert done.returncode == 0 and len(lines) == len(jobs), \
         f"{orchestrator} driver exited {done.returncode}:\n{done.stderr[-4000:]}"
     return lines
+
+
+def _prepare_airflow(folder: Path, env: dict[str, str]) -> None:
+    """A temporary ``AIRFLOW_HOME`` (SQLite), ``folder`` as the dags folder, the database
+    migrated and the generated files parsed by Airflow's own DAG processor."""
+    env.update(AIRFLOW_HOME=str(folder / ".airflow"), AIRFLOW__CORE__DAGS_FOLDER=str(folder),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING")
+    airflow = str(python_for("airflow").parent / "airflow")
+    _run([airflow, "db", "migrate"], "migrate Airflow's database", env)
+    _run([airflow, "dags", "reserialize"], "parse the generated DAG files", env)
 
 
 def check_case(case: Any, result: dict, store: Path) -> None:
