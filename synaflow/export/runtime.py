@@ -68,7 +68,9 @@ class Exported:
                 f"version of the pipeline; changed since: {', '.join(changed)}. Fix: "
                 f"generate it again (synaflow export ... {pipeline})")
         self.store = Store(store)
-        self.runner = runner
+        # an async pipeline runs each slice on asyncio inside the task
+        self.runner = "async" if runner == "sync" and self.dag.requires_async_runner \
+            else runner
         self.options = {"address": address} if address is not None else {}
         self.slices = {g.name: g for g in groups(self.dag, group)}
 

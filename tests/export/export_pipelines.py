@@ -86,3 +86,16 @@ def sales_with_defaults():
 class Daily(NamedTuple):
     n: int = 4
     region: str = "eu"
+
+
+async def fetch(n: int) -> int:
+    return n + 1
+
+
+async def shout(fetch: int) -> str:
+    return f"{fetch}!"
+
+
+def async_flow():
+    return pipeline(name="async_flow", params=Daily,
+                    steps=[step("fetch", fn=fetch), step("shout", fn=shout)])

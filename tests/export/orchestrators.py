@@ -3,10 +3,10 @@
 Airflow and Prefect cannot share a virtualenv (their fastapi pins clash), so each
 orchestrator gets its own, made the first time a test needs it and kept under
 ``.cache/orchestrators/<name>`` (or ``$SYNAFLOW_ORCHESTRATOR_VENVS``). It holds the
-orchestrator, what SynaFlow needs at run time (pyarrow, Ray for ``--runner ray``),
-and this repository installed editable without dependencies. A venv whose recorded
-requirements differ is made again. A venv that cannot be made fails the test that
-asked for it, with pip's output: the export tests never skip.
+orchestrator at the version tested here, Ray (for ``--runner ray``), and this
+repository installed editable with the orchestrator's extra (``synaflow[dagster]``,
+...). A venv whose recorded requirements differ is made again. A venv that cannot be
+made fails the test that asked for it, with pip's output: the export tests never skip.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def python_for(name: str) -> Path:
     folder = CACHE / name
     python = folder / "bin" / "python"
     stamp = folder / "synaflow-venv.txt"
-    wanted = "\n".join([str(REPO), *REQUIREMENTS[name]])
+    wanted = "\n".join([str(REPO), "extra", *REQUIREMENTS[name]])
     with _locked(CACHE / f"{name}.lock"):
         if python.exists() and stamp.exists() and stamp.read_text() == wanted:
             return python
@@ -63,8 +63,8 @@ def python_for(name: str) -> Path:
         _run([sys.executable, "-m", "venv", str(folder)], f"create the {name} venv")
         _run([str(python), "-m", "pip", "install", "-q", *REQUIREMENTS[name]],
              f"install {name} into its venv")
-        _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(REPO)],
-             f"install synaflow into the {name} venv")
+        _run([str(python), "-m", "pip", "install", "-q", "-e", f"{REPO}[{name}]"],
+             f"install synaflow[{name}] into the {name} venv")
         stamp.write_text(wanted)
     return python
 
