@@ -21,7 +21,7 @@ from typing import Any
 
 from ..core.types import StepMode
 from ..engine.core import CallPlan
-from ..execution.local_steps import check_output_kind
+from ..engine.publication import check_output_kind
 from . import aio
 from .errors import portable_error
 from .objects import ItemNotSerialisable, check_item

@@ -33,8 +33,8 @@ from ..core.observers import Observer, ResolvedObserver
 from ..core.types import StepMode
 from ..engine.core import CallPlan, RunCore
 from ..engine.tracker import value_count
-from ..execution.async_steps import AsyncResources
-from ..execution.local_steps import Resources, check_output_kind
+from ..engine.publication import check_output_kind
+from ..engine.resources import AsyncResources, Resources
 from .errors import portable_error
 from .worker import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
                      row_calls)

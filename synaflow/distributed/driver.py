@@ -24,7 +24,7 @@ from ..engine import type_checks
 from ..engine.keywords import refuse_unknown
 from ..engine.result import RunResult
 from ..engine.stall import StallGuard
-from ..execution.sync_engine.executor import ProgressTicker, as_dag
+from ..engine.progress import ProgressTicker, as_dag
 from . import connect as conn
 from .aio import core_class
 from .each_stage import EachStage

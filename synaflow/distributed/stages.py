@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.effects import perform
-from ..execution.local_steps import consumer_type, publication_route
+from ..engine.publication import consumer_type, publication_route
 from .connect import retry_classes
 from .refs import Remote
 from .streams import ChannelOut, CollectOut

@@ -24,8 +24,8 @@ from ..core.types import StepMode
 from ..engine.core import CallPlan
 from ..engine.sizes import nbytes
 from ..engine.tracker import note_item, value_count
-from ..execution.local_steps import Resources, check_output_kind
-from ..execution.sync_handoff import _Single
+from ..engine.publication import check_output_kind
+from ..engine.resources import Resources, SingleCall
 from .refs import Remote, fetch, remote_view
 from .errors import portable_error
 from .objects import check_item, note_read, place
@@ -307,7 +307,7 @@ class RowOutcomes:
 
 def row_calls(spec: StepSpec, static: dict[str, Any], columns: list, row_call: Any
               ) -> tuple[Callable, Any]:
-    """The per-row call and the rows it takes (bare items for a ``_Single`` call)."""
+    """The per-row call and the rows it takes (bare items for a ``SingleCall``)."""
     call = row_call or _fast_call(spec, static, columns)
     if getattr(call, "single", False):
         return call, columns[0]
@@ -321,7 +321,7 @@ def _fast_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callabl
     if len(columns) == 1 and len(spec.source_params[0]) == 1 and not static \
             and spec.source_params[0][0][1] is None:
         param = spec.source_params[0][0][0]
-        return _Single(lambda item: fn(**{param: item}))
+        return SingleCall(lambda item: fn(**{param: item}))
     plan = CallPlan(static, columns, spec.source_params, [])
     return lambda row: fn(**plan.row_kwargs(row))
 

@@ -12,6 +12,7 @@ from ..core.exceptions import FanoutStreamClosedError
 from ..core.protocols import implements
 from ..engine.channels import END, ITEM, PULL, FanoutState
 from ..engine.effects import perform_async
+from ..engine.resources import maybe_await as _maybe_await
 from ..engine.stall import StallGuard
 
 _DONE = object()
@@ -73,12 +74,6 @@ async def each_rows_async(tracker: Any, fn: Callable[..., Any], plan: Any,
     finally:
         if on_close is not None:
             await _maybe_await(on_close())
-
-
-async def _maybe_await(value: Any) -> Any:
-    if hasattr(value, "__await__"):
-        return await value
-    return value
 
 
 async def track_stream_async(tracker: Any, source: Any,

@@ -3,79 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.protocols import is_async_context_manager, is_context_manager
 from ..core.types import StepMode
 from ..engine.effects import perform_async
-from .async_handoff import AsyncFanout, _maybe_await, each_rows_async, track_stream_async
-from .local_steps import (_FAILED, StepRun, check_output_kind, consumer_type,
-                          publication_route)
+from ..engine.publication import check_output_kind, consumer_type, publication_route
+from ..engine.resources import AsyncResources, maybe_await as _maybe_await
+from .async_handoff import AsyncFanout, each_rows_async, track_stream_async
+from .local_steps import _FAILED, StepRun
 
 
 async def _collect(stream: Any) -> list:
     return [item async for item in stream]
-
-
-class AsyncResources:
-    """Resources of one async step execution (awaitable factories, sync/async contexts)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.entered: list[Any] = []
-        self.per_row: list[tuple[Any, Any]] = []
-
-    async def open(self, plan: Any, mode: StepMode) -> "AsyncResources":
-        for use in plan.resources:
-            obj = use.provider() if callable(use.provider) else use.provider
-            obj = await _maybe_await(obj)
-            if _is_context(obj):
-                if mode is StepMode.EACH:
-                    self.per_row.append((use, obj))
-                    continue
-                self.values[use.param] = await _enter(obj)
-                self.entered.append(obj)
-            else:
-                self.values[use.param] = obj
-        return self
-
-    async def close(self) -> None:
-        while self.entered:
-            await _exit(self.entered.pop())
-
-    def row_call(self, fn: Any, plan: Any) -> Any:
-        if not self.per_row:
-            return None
-        first = {use.param: obj for use, obj in self.per_row}
-
-        async def call(row: tuple) -> Any:
-            kwargs = plan.row_kwargs(row)
-            contexts = []
-            for use, _ in self.per_row:
-                obj = first.pop(use.param, None) or await _maybe_await(use.provider())
-                kwargs[use.param] = await _enter(obj)
-                contexts.append(obj)
-            try:
-                return await _maybe_await(fn(**kwargs))
-            finally:
-                for obj in reversed(contexts):
-                    await _exit(obj)
-        return call
-
-
-def _is_context(obj: Any) -> bool:
-    return is_async_context_manager(obj) or is_context_manager(obj)
-
-
-async def _enter(obj: Any) -> Any:
-    if is_async_context_manager(obj):
-        return await obj.__aenter__()
-    return obj.__enter__()
-
-
-async def _exit(obj: Any) -> None:
-    if is_async_context_manager(obj):
-        await obj.__aexit__(None, None, None)
-    else:
-        obj.__exit__(None, None, None)
 
 
 class AsyncLocalStep(StepRun):

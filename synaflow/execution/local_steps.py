@@ -5,97 +5,13 @@ asyncio runner (in a worker thread), so both share these exact semantics.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from ..core.protocols import (is_async_context_manager, is_async_iterator,
-                              is_context_manager, is_iterator)
 from ..core.types import StepMode
 from ..engine.effects import perform
-from .sync_handoff import RowCall, SyncFanout, bounded, each_rows, track_stream
-
-
-def publication_route(node: Any) -> str:
-    """How a stream output is handed on: materialize, drain, fanout, bounded or direct."""
-    if node.materialize_output:
-        return "materialize"
-    if node.output_contract.drain_policy == "terminal":
-        return "drain"
-    if node.publish_plan.strategy in ("publish_sync_fanout", "publish_async_fanout"):
-        return "fanout"
-    if node.publish_plan.handoff == "bounded_iterator":
-        return "bounded"
-    return "direct"
-
-
-def check_output_kind(node: Any, value: Any) -> None:
-    """A step must return what it was compiled as (05 §6.3); TypeError otherwise."""
-    stream = node.is_stream
-    is_async = node.output_contract.runtime_kind == "async_stream"
-    ok_stream = is_async_iterator(value) if is_async else is_iterator(value)
-    if stream and not ok_stream:
-        kind = "an async" if is_async else "a sync"
-        raise TypeError(f"step '{node.name}' is compiled as {kind} stream but returned "
-                        f"{type(value).__name__} at runtime; return an iterator (yield)")
-    if not stream and node.output is not None and (is_iterator(value)
-                                                   or is_async_iterator(value)):
-        raise TypeError(f"step '{node.name}' is compiled as a value-producing step but "
-                        "returned an iterator at runtime; annotate it '-> Iterator[...]'")
-
-
-def consumer_type(core: Any, node: Any) -> Any:
-    """The type reported in materialization events: first consumer's, or the output's."""
-    if not node.is_stream:
-        return node.output
-    for consumer in node.consumers:
-        return core.dag.steps[consumer].deps.get(node.name)
-    return None
-
-
-class Resources:
-    """Resources of one step execution: plain objects, entered contexts, per-row contexts."""
-
-    def __init__(self, plan: Any, mode: StepMode) -> None:
-        self.values: dict[str, Any] = {}
-        self.entered: list[Any] = []
-        self.per_row: list[tuple[Any, Any]] = []
-        for use in plan.resources:
-            obj = use.provider() if callable(use.provider) else use.provider
-            if is_async_context_manager(obj) and not is_context_manager(obj):
-                raise TypeError(
-                    f"resource '{use.name}' produced an async context manager, which the sync "
-                    "runner cannot enter; use async_run() or a synchronous context manager")
-            if is_context_manager(obj):
-                if mode is StepMode.EACH:
-                    self.per_row.append((use, obj))
-                    continue
-                self.values[use.param] = obj.__enter__()
-                self.entered.append(obj)
-            else:
-                self.values[use.param] = obj
-
-    def close(self) -> None:
-        while self.entered:
-            self.entered.pop().__exit__(None, None, None)
-
-    def row_call(self, fn: Callable[..., Any], plan: Any) -> Callable[[tuple], Any] | None:
-        """A per-row call that enters each context-manager resource around the call."""
-        if not self.per_row:
-            return None
-        first = {use.param: obj for use, obj in self.per_row}
-
-        def call(row: tuple) -> Any:
-            kwargs = plan.row_kwargs(row)
-            contexts = []
-            for use, _ in self.per_row:
-                obj = first.pop(use.param, None) or use.provider()
-                kwargs[use.param] = obj.__enter__()
-                contexts.append(obj)
-            try:
-                return fn(**kwargs)
-            finally:
-                for obj in reversed(contexts):
-                    obj.__exit__(None, None, None)
-        return RowCall(call)
+from ..engine.publication import check_output_kind, consumer_type, publication_route
+from ..engine.resources import Resources
+from .sync_handoff import SyncFanout, bounded, each_rows, track_stream
 
 
 class StepRun:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 from ..core.exceptions import FanoutStreamClosedError
 from ..engine.channels import END, ERROR, ITEM, PULL, FanoutState, fits
 from ..engine.effects import perform
+from ..engine.resources import RowCall, SingleCall
 from ..engine.sizes import nbytes
 from ..engine.stall import StallGuard
 
@@ -58,38 +59,14 @@ def each_rows(tracker: Any, fn: Callable[..., Any], plan: Any, row_call: Any = N
             on_close()
 
 
-class _Single:
-    """Rows are the items of the one source; ``fn`` takes the item."""
-
-    single = True
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, item: Any) -> Any:
-        return self.fn(item)
-
-
-class RowCall:
-    """A call per row tuple (several sources, static arguments or per-row resources)."""
-
-    single = False
-
-    def __init__(self, fn: Callable[[tuple], Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, row: tuple) -> Any:
-        return self.fn(row)
-
-
 def _fast_call(fn: Callable[..., Any], plan: Any) -> Any:
     """The cheapest correct call for a row (one argument is the common case)."""
     if len(plan.sources) == 1 and len(plan.source_params[0]) == 1 and not plan.static \
             and plan.source_params[0][0][1] is None:
         param = plan.source_params[0][0][0]
         if _only_positional_param(fn) == param:
-            return _Single(fn)
-        return _Single(lambda item: fn(**{param: item}))
+            return SingleCall(fn)
+        return SingleCall(lambda item: fn(**{param: item}))
     return RowCall(lambda row: fn(**plan.row_kwargs(row)))
 
 

@@ -41,7 +41,7 @@ from ..core.exceptions import PipelineDefinitionError
 from ..engine.core import SliceSpec, is_output, run_params
 from ..engine.result import RunResult
 from .grouping import Group, stream_edges
-from .store import MissingInputError, Store
+from .store import Store
 
 __all__ = ["run_slice", "contract_hash", "slice_name", "manifest_params", "RUNNERS"]
 

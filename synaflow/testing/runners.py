@@ -64,7 +64,7 @@ def get_runner(name: str) -> Any:
 
 def _ray_runner(debug: bool | str, native: bool = False) -> Callable[[], Any]:
     def factory() -> Any:
-        from ..distributed.testing import RayRunner
+        from .ray_runner import RayRunner
 
         return RayRunner(debug, native=native)
     return factory

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from synaflow.distributed.testing import RayRunner
+from synaflow.testing.ray_runner import RayRunner
 from synaflow.testing import CASES, check_case
 
 MODES = {"ray-debug": True, "ray-serialize": "serialize", "ray": False}

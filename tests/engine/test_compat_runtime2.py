@@ -18,7 +18,7 @@ from ray import cloudpickle
 
 from synaflow import (ErrorContext, ExecutionOverrides, Observer, OnError, async_run,
                       pipeline, run, step)
-from synaflow.distributed.testing import RayRunner
+from synaflow.testing.ray_runner import RayRunner
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers lack test files
 

@@ -30,7 +30,8 @@ from ...engine.keywords import refuse_unknown
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..async_steps import AsyncLocalStep
-from ..sync_engine.executor import PipelineExecutor, ProgressTicker, as_dag
+from ...engine.progress import ProgressTicker, as_dag
+from ..sync_engine.executor import PipelineExecutor
 
 _TICK = 0.05
 

@@ -25,21 +25,12 @@ from ...engine.core import RunCore
 from ...engine.effects import perform
 from ...engine import type_checks
 from ...engine.keywords import refuse_unknown
+from ...engine.progress import ProgressTicker, as_dag
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..local_steps import LocalStep
 
 _TICK = 0.05
-_PROGRESS_EVERY = 0.1
-
-
-def as_dag(pipeline_or_dag: Any) -> Any:
-    """Accept a ``pipeline(...)`` object or its compiled Dag."""
-    dag = getattr(pipeline_or_dag, "dag", pipeline_or_dag)
-    if not hasattr(dag, "steps") or not hasattr(dag, "get_execution_levels"):
-        raise TypeError(f"expected a pipeline(...) object or a compiled Dag, got "
-                        f"{type(pipeline_or_dag).__name__}")
-    return dag
 
 
 class PipelineExecutor:
@@ -97,20 +88,6 @@ class PipelineExecutor:
         finally:
             self.outputs = core.values
         return self.result
-
-
-class ProgressTicker:
-    """Calls ``progress(core)`` from a runner's wait loop, at most every 0.1 s."""
-
-    def __init__(self, core: RunCore, progress: Callable[[Any], None] | None) -> None:
-        self.core = core
-        self.progress = progress
-        self.due = core.clock()
-
-    def __call__(self) -> None:
-        if self.progress is not None and self.core.clock() >= self.due:
-            self.due = self.core.clock() + _PROGRESS_EVERY
-            self.progress(self.core)
 
 
 class _SyncRun:

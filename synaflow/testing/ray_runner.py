@@ -1,20 +1,16 @@
-"""The Ray runner for the conformance suite (``synaflow.testing``).
-
-``register()`` adds three runners: ``ray`` (a local Ray started once, kept for the
-session), ``ray-debug`` (in-process) and ``ray-serialize`` (in-process, every value
-through Ray's serializer), and their async-native twins (``ray-native``,
-``ray-debug-native``, ``ray-serialize-native``), which run the generated async-def
-version of each case (``synaflow.testing.asyncify``).
-
-    >>> from synaflow.distributed.testing import register   # doctest: +SKIP
-    >>> register()                                           # doctest: +SKIP
+"""The Ray runner as the conformance suite runs it (``synaflow.testing``): on a local
+Ray started once and kept for the session, or in one of its in-process debug modes;
+with ``native=True`` on the generated async-def twin of each case
+(``synaflow.testing.asyncify``). ``synaflow.testing.runners`` registers the six
+variants (``ray``, ``ray-debug``, ``ray-serialize`` and their ``-native`` twins)
+when Ray is installed.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .driver import ray_run
+__all__ = ["RayRunner", "ensure_ray"]
 
 
 class RayRunner:
@@ -32,11 +28,13 @@ class RayRunner:
     def prepare(self, pipeline: Any) -> Any:
         if not self.native:
             return pipeline
-        from ..testing.asyncify import asyncify
+        from .asyncify import asyncify
 
         return asyncify(pipeline)
 
     def run(self, pipeline: Any, params: Any, overrides: Any = None) -> Any:
+        from ..distributed.driver import ray_run  # Ray is optional: imported when used
+
         if not self.debug:
             ensure_ray(self.num_cpus)
         # The suite compares runners under the same options, and some cases return
@@ -53,13 +51,3 @@ def ensure_ray(num_cpus: int = 2) -> None:
         os.environ["RAY_AUTH_MODE"] = "disabled"
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
                  logging_level="WARNING")
-
-
-def register() -> None:
-    """Make ``ray``, ``ray-debug`` and ``ray-serialize`` available to the suite."""
-    from ..testing.runners import register_runner
-
-    for debug in (False, True, "serialize"):
-        for native in (False, True):
-            runner = RayRunner(debug, native=native)
-            register_runner(runner.name, lambda d=debug, n=native: RayRunner(d, native=n))
