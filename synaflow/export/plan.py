@@ -17,8 +17,8 @@ from typing import Any
 
 from ..core.params_check import admits_none, params_fields, unwrap_optional
 from .checks import ExportError, check_exportable
-from .grouping import GROUPINGS, groups
-from .slices import RUNNERS, as_contract, contract_hash
+from .grouping import groups
+from .slices import as_contract, check_runner, contract_hash
 
 __all__ = ["Plan", "Task", "Field", "make_plan", "find_source", "literal", "identifier",
            "header", "tail"]
@@ -85,12 +85,7 @@ def make_plan(dag_or_pipeline: Any, *, source: str | None = None, store: str,
               address: str | None = None) -> Plan:
     """The ``Plan`` of a pipeline; ``ExportError`` for what cannot be exported."""
     dag = as_contract(dag_or_pipeline)
-    if group not in GROUPINGS:
-        raise ValueError(f"group must be one of {', '.join(map(repr, GROUPINGS))}, "
-                         f"got {group!r}")
-    if runner not in RUNNERS:
-        raise ValueError(f"runner must be one of {', '.join(map(repr, RUNNERS))}, "
-                         f"got {runner!r}")
+    check_runner(runner)  # the group is checked by groups() below
     if address is not None and runner != "ray":
         raise ValueError("address= is the Ray cluster's address: it needs runner='ray'")
     if not str(store):

@@ -34,13 +34,9 @@ from typing import Any
 from ..engine.result import RunResult, StepStats
 from .grouping import groups
 from .slices import as_contract, contract_hash, manifest_params, run_slice
-from .store import Store, StoreError
+from .store import Store, StoreError, as_store
 
 __all__ = ["run_stored", "load_outputs"]
-
-
-def _open(store: Any) -> Store:
-    return store if isinstance(store, Store) else Store(store)
 
 
 def run_stored(dag_or_pipeline: Any, params: Any, *, store: Any, run_id: str,
@@ -49,7 +45,7 @@ def run_stored(dag_or_pipeline: Any, params: Any, *, store: Any, run_id: str,
     """Run the whole contract slice by slice through ``store``, skipping the slices a
     previous call with the same ``run_id`` committed. Returns the run's ``RunResult``
     (the figures of skipped slices come from their manifests)."""
-    dag, store = as_contract(dag_or_pipeline), _open(store)
+    dag, store = as_contract(dag_or_pipeline), as_store(store)
     started = time.monotonic()
     done = store.manifests(run_id)
     _check_same_run(dag, manifest_params(dag, params), done, store, run_id)
@@ -99,7 +95,7 @@ def _in_order(order: Any, values: dict[str, Any]) -> dict[str, Any]:
 def load_outputs(store: Any, run_id: str | None = None) -> dict[str, Any]:
     """A complete run's terminal and exported outputs (``RunResult.outputs``); the latest
     complete run in ``store`` when ``run_id`` is None."""
-    store = _open(store)
+    store = as_store(store)
     if run_id is None:
         complete = [r for r in store.runs() if not _missing(store.manifests(r))]
         if not complete:

@@ -41,11 +41,18 @@ from ..core.exceptions import PipelineDefinitionError
 from ..engine.core import SliceSpec, is_output, run_params
 from ..engine.result import RunResult
 from .grouping import Group, stream_edges
-from .store import Store
+from .store import Store, as_store
 
-__all__ = ["run_slice", "contract_hash", "slice_name", "manifest_params", "RUNNERS"]
+__all__ = ["run_slice", "contract_hash", "slice_name", "manifest_params", "RUNNERS",
+           "check_runner"]
 
 RUNNERS = ("sync", "async", "ray")
+
+
+def check_runner(runner: str) -> None:
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {', '.join(map(repr, RUNNERS))}, "
+                         f"got {runner!r}")
 
 
 def as_contract(dag_or_pipeline: Any) -> Any:
@@ -149,11 +156,9 @@ def run_slice(dag_or_pipeline: Any, steps: Any, params: Any, *, store: Any, run_
     (``address=``, ``step_options=``, ``stall_timeout=``, ...). Returns the slice's
     ``RunResult``: ``outputs`` holds the terminal and exported outputs of the slice.
     """
-    if runner not in RUNNERS:
-        raise ValueError(f"runner must be one of {', '.join(map(repr, RUNNERS))}, "
-                         f"got {runner!r}")
+    check_runner(runner)
     dag = as_contract(dag_or_pipeline)
-    store = store if isinstance(store, Store) else Store(store)
+    store = as_store(store)
     chosen = _chosen(dag, steps)
     inside = set(chosen)
     _refuse_crossing_streams(dag, inside)

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..core.exceptions import SynaflowError
 
-__all__ = ["Store", "StoreError", "MissingInputError"]
+__all__ = ["Store", "StoreError", "MissingInputError", "as_store"]
 
 _ARROW, _PICKLE = "data.arrow", "data.pickle"
 _SLICES = "_slices"
@@ -182,6 +182,11 @@ class Store:
         infos = [i for i in self.fs.get_file_info(fs.FileSelector(self.root))
                  if i.type == fs.FileType.Directory]
         return [i.base_name for i in sorted(infos, key=lambda i: (i.mtime_ns or 0, i.base_name))]
+
+
+def as_store(store: Any) -> Store:
+    """``store`` itself, or the ``Store`` at that location (a folder or a URI)."""
+    return store if isinstance(store, Store) else Store(store)
 
 
 def _step_dir(step: str) -> str:

@@ -8,13 +8,7 @@ import importlib.util
 import json
 import sys
 
-
-def _chain(exc) -> str:
-    lines = []
-    while exc is not None:
-        lines.append(f"{type(exc).__name__}: {exc}")
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(lines)
+from driver_tools import chain
 
 
 def main() -> None:
@@ -29,7 +23,7 @@ def main() -> None:
             continue
         errors = []
         for task in module.dag.tasks:  # what failed, with its causes (tasks keep only a state)
-            task.on_failure_callback = [lambda context: errors.append(_chain(
+            task.on_failure_callback = [lambda context: errors.append(chain(
                 context.get("exception")))]
         try:
             run = module.dag.test(run_conf=spec["params"])

@@ -13,15 +13,8 @@ os.environ.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
                   PREFECT_HOME=os.path.join(os.getcwd(), ".prefect"),
                   PREFECT_LOGGING_LEVEL="WARNING")
 
+from driver_tools import chain  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
-
-
-def _chain(exc) -> str:
-    lines = []
-    while exc is not None:
-        lines.append(f"{type(exc).__name__}: {exc}")
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -33,14 +26,14 @@ def main() -> None:
                 module = importlib.util.module_from_spec(loaded)
                 loaded.loader.exec_module(module)
             except Exception as exc:  # a stale or broken file: reported, not run
-                print(json.dumps({"load_error": _chain(exc)}), flush=True)
+                print(json.dumps({"load_error": chain(exc)}), flush=True)
                 continue
             state = getattr(module, spec["name"])(**spec["params"], return_state=True)
             outcome = state.result(raise_on_failure=False)
             if state.is_completed():
                 print(json.dumps({"run_id": outcome, "success": True}), flush=True)
             else:
-                failure = _chain(outcome) if isinstance(outcome, BaseException) else str(state)
+                failure = chain(outcome) if isinstance(outcome, BaseException) else str(state)
                 print(json.dumps({"success": False, "failure": failure}), flush=True)
 
 
