@@ -17,28 +17,22 @@ from ..core.types import StepMode
 __all__ = ["Resources", "AsyncResources", "SingleCall", "RowCall", "maybe_await"]
 
 
-class SingleCall:
-    """Rows are the items of the one source; ``fn`` takes the item."""
-
-    single = True
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, item: Any) -> Any:
-        return self.fn(item)
-
-
 class RowCall:
     """A call per row tuple (several sources, static arguments or per-row resources)."""
 
     single = False
 
-    def __init__(self, fn: Callable[[tuple], Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, row: tuple) -> Any:
+    def __call__(self, row: Any) -> Any:
         return self.fn(row)
+
+
+class SingleCall(RowCall):
+    """Rows are the items of the one source; ``fn`` takes the item."""
+
+    single = True
 
 
 async def maybe_await(value: Any) -> Any:

@@ -48,8 +48,7 @@ def render(plan: Plan, schedule: str | None = None) -> str:
         "def synaflow_run(slice_name: str) -> str:",
         '    """Run one slice for this DAG run (params checked first); its manifest URI."""',
         "    context = get_current_context()",
-        "    params = EXPORTED.params(dict(context['params']))",
-        "    return EXPORTED.run(slice_name, params, context['run_id'])", "", "",
+        "    return EXPORTED.run(slice_name, context['params'], context['run_id'])", "", "",
         f"with DAG(dag_id={name!r}, schedule={schedule!r}, catchup=False, "
         "tags=['synaflow'],",
         f"         description={'SynaFlow pipeline ' + repr(plan.pipeline)!r},",

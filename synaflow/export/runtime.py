@@ -80,7 +80,8 @@ class Exported:
         return manifest_params(self.dag, dict(given or {}))
 
     def run(self, task: str, params: Mapping[str, Any], run_id: str) -> str:
-        """Run the slice ``task`` for run ``run_id``; returns its manifest's URI."""
-        run_slice(self.dag, self.slices[task], self.params(params), store=self.store,
+        """Run the slice ``task`` for run ``run_id`` (its params are checked before any
+        step runs, as in every run); returns its manifest's URI."""
+        run_slice(self.dag, self.slices[task], dict(params), store=self.store,
                   run_id=run_id, runner=self.runner, **self.options)
         return self.store.manifest_uri(run_id, task)

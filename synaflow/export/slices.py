@@ -116,14 +116,20 @@ def _refuse_crossing_streams(dag: Any, chosen: set[str]) -> None:
 
 def _inputs(dag: Any, chosen: set[str], store: Store, run_id: str) -> dict[str, Any]:
     """The stored outputs the slice reads; a producer that published nothing in its
-    committed slice is left out (its readers skip)."""
-    unpublished = {step for manifest in store.manifests(run_id).values()
-                   for step in manifest.get("unpublished", ())}
+    committed slice is left out (its readers skip). The manifests are only read when
+    an output is not in the store."""
     inputs: dict[str, Any] = {}
+    unpublished: set[str] | None = None
     for consumer in chosen:
         for producer in dag.step_dependencies(consumer):
-            if producer in chosen or producer in inputs or producer in unpublished:
+            if producer in chosen or producer in inputs:
                 continue
+            if not store.has(run_id, producer):
+                if unpublished is None:
+                    unpublished = {step for m in store.manifests(run_id).values()
+                                   for step in m.get("unpublished", ())}
+                if producer in unpublished:
+                    continue
             inputs[producer] = store.read(run_id, producer, consumer=consumer)
     return inputs
 

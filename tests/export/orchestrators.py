@@ -106,6 +106,15 @@ def generate(render: Callable[..., str], root: Path) -> tuple[list[dict], dict[s
     return jobs, stores
 
 
+def run_all(orchestrator: str, render: Callable[..., str], root: Path) -> dict[str, tuple]:
+    """Generate every case's file (``generate``) and run them all under
+    ``orchestrator``: case name (or ``EXTRA`` name) -> (result, store)."""
+    jobs, stores = generate(render, root)
+    results = run_driver(orchestrator, jobs, root)
+    names = [c.name for c in cases_to_run()] + list(EXTRA)
+    return {name: (result, stores[name]) for name, result in zip(names, results)}
+
+
 def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 

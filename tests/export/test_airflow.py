@@ -12,7 +12,7 @@ import pytest
 
 import export_pipelines
 from orchestrators import (EXTRA, cases_to_run, change_stale_module, check_case, check_sales,
-                           generate, run_driver, stale_module)
+                           run_all, run_driver, stale_module)
 from synaflow.export import ExportError, load_outputs
 from synaflow.export.airflow import to_airflow
 
@@ -21,11 +21,7 @@ CASES_RUN = cases_to_run()
 
 @pytest.fixture(scope="module")
 def airflow_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("airflow")
-    jobs, stores = generate(to_airflow, root)
-    results = run_driver("airflow", jobs, root)
-    names = [c.name for c in CASES_RUN] + list(EXTRA)
-    return {name: (result, stores[name]) for name, result in zip(names, results)}
+    return run_all("airflow", to_airflow, tmp_path_factory.mktemp("airflow"))
 
 
 @pytest.mark.parametrize("case", CASES_RUN, ids=[c.name for c in CASES_RUN])

@@ -11,7 +11,7 @@ import pytest
 
 import export_pipelines
 from orchestrators import (EXTRA, cases_to_run, change_stale_module, check_case, check_sales,
-                           generate, run_driver, stale_module)
+                           run_all, run_driver, stale_module)
 from synaflow.export import ExportError, load_outputs
 from synaflow.export.dagster import to_dagster
 
@@ -20,11 +20,7 @@ CASES_RUN = cases_to_run()
 
 @pytest.fixture(scope="module")
 def dagster_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dagster")
-    jobs, stores = generate(to_dagster, root)
-    results = run_driver("dagster", jobs, root)
-    names = [c.name for c in CASES_RUN] + list(EXTRA)
-    return {name: (result, stores[name]) for name, result in zip(names, results)}
+    return run_all("dagster", to_dagster, tmp_path_factory.mktemp("dagster"))
 
 
 @pytest.mark.parametrize("case", CASES_RUN, ids=[c.name for c in CASES_RUN])

@@ -10,7 +10,7 @@ import pytest
 
 import export_pipelines
 from orchestrators import (EXTRA, cases_to_run, change_stale_module, check_case, check_sales,
-                           generate, run_driver, stale_module)
+                           run_all, run_driver, stale_module)
 from synaflow.export import ExportError, load_outputs
 from synaflow.export.prefect import to_prefect
 
@@ -19,11 +19,7 @@ CASES_RUN = cases_to_run()
 
 @pytest.fixture(scope="module")
 def prefect_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefect")
-    jobs, stores = generate(to_prefect, root)
-    results = run_driver("prefect", jobs, root)
-    names = [c.name for c in CASES_RUN] + list(EXTRA)
-    return {name: (result, stores[name]) for name, result in zip(names, results)}
+    return run_all("prefect", to_prefect, tmp_path_factory.mktemp("prefect"))
 
 
 @pytest.mark.parametrize("case", CASES_RUN, ids=[c.name for c in CASES_RUN])

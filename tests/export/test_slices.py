@@ -15,7 +15,6 @@ from synaflow import OnError, PipelineDefinitionError, pipeline, run, step
 from synaflow.export import Store, groups, run_slice
 from synaflow.export.store import MissingInputError
 from synaflow.testing import CASES, recorder
-from synaflow.testing.case import Outcome
 
 
 def _slices(case, tmp_path, runner="sync"):
