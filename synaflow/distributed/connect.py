@@ -21,6 +21,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 30.0
 # A head (or its Ray Client server) started a moment ago may refuse connections for a
 # few seconds: refused connections are tried again for this long before failing.
 STARTING_S = 3.0
+# Set in the environment while an embedded Ray starts, so everything it spawns carries it.
+START_MARKER = "SYNAFLOW_RAY_START"
 
 
 def connect(address: str | None, init_kwargs: dict[str, Any] | None,
@@ -47,11 +49,16 @@ def connect(address: str | None, init_kwargs: dict[str, Any] | None,
     # "local": always a new embedded instance, never a cluster some earlier
     # `ray start` on this machine advertised in /tmp/ray/ray_current_cluster.
     before = set(_descendants())
+    # Every process this start spawns inherits the marker, so an interrupted start
+    # finds them again even when their parent died first and they were re-parented.
+    marker = os.environ[START_MARKER] = f"{os.getpid()}-{time.monotonic_ns()}"
     try:
         ray.init(address="local", **kwargs)
     except BaseException:  # Ctrl-C (or a failure) half way through starting Ray
-        stop_started(before)
+        stop_started(before, marker)
         raise
+    finally:
+        os.environ.pop(START_MARKER, None)  # later subprocesses of the caller are not Ray's
     return True
 
 
@@ -60,13 +67,7 @@ def _descendants(root: int | None = None) -> list[int]:
     there is no ``/proc``."""
     root = os.getpid() if root is None else root
     children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+    for entry in _proc_entries():
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rpartition(b")")[2].split()
@@ -81,23 +82,60 @@ def _descendants(root: int | None = None) -> list[int]:
     return out
 
 
-def stop_started(before: set[int]) -> None:
+def _proc_entries() -> list[str]:
+    """The process ids in ``/proc``; empty where there is none."""
+    try:
+        return [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+
+
+def _marked(marker: str) -> list[int]:
+    """Process ids whose environment carries ``START_MARKER=marker``."""
+    needle = f"{START_MARKER}={marker}".encode() + b"\0"
+    found = []
+    for entry in _proc_entries():
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read() + b"\0"
+        except OSError:
+            continue
+        if b"\0" + needle in b"\0" + environ:
+            found.append(int(entry))
+    return found
+
+
+def stop_started(before: set[int], marker: str) -> None:
     """Stop everything an interrupted embedded start left behind: ``ray.shutdown()``,
-    then every process below this one that was not there before (Ray's GCS, raylet and
-    their agents, which outlive a killed raylet for about a minute), children first."""
+    then every process below this one that was not there before, and every process
+    carrying this start's ``marker`` (Ray's GCS, raylet and their agents, which outlive
+    a killed raylet for about a minute), children first. Sweeps again until a sweep
+    finds nothing: a raylet may spawn an agent while it is being stopped."""
     import signal
-    import time
 
     import ray
 
+    me = os.getpid()
     started = [pid for pid in _descendants() if pid not in before]
     try:
         ray.shutdown()
     except BaseException:
         pass
+    for _ in range(10):
+        found = started + [pid for pid in _descendants() if pid not in before]
+        found += _marked(marker)
+        found = [pid for pid in dict.fromkeys(found) if pid != me and _running(pid)]
+        if not found:
+            return
+        _stop(found[::-1], signal)  # children (listed after their parents) first
+        started = []
+
+
+def _stop(pids: list[int], signal: Any) -> None:
+    """SIGTERM, then SIGKILL what is still running after two seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         alive = []
-        for pid in reversed(started):
+        for pid in pids:
             try:
                 os.kill(pid, sig)
                 alive.append(pid)
@@ -109,7 +147,7 @@ def stop_started(before: set[int]) -> None:
             time.sleep(0.05)
         if not alive:
             return
-        started = alive
+        pids = alive
 
 
 def _running(pid: int) -> bool:

@@ -104,3 +104,29 @@ def test_cli_ctrl_c_exits_130_with_one_line(tmp_path, runner):
     lines = [line for line in err.splitlines() if line.startswith("synaflow:")]
     assert lines == ["synaflow: interrupted (Ctrl-C): the run was stopped"], err[-2000:]
     assert left == set()
+
+
+def test_stopping_an_interrupted_start_finds_reparented_processes(monkeypatch):
+    """A process the start spawned whose parent died first is no longer below the driver;
+    the start's marker in its environment still finds it (a raylet stopped half way may
+    have spawned an agent a moment before)."""
+    from synaflow.distributed import connect as conn
+
+    marker = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, **{conn.START_MARKER: marker})
+    # the shell exits at once, so its sleep is re-parented away from this process
+    subprocess.run(["sh", "-c", "sleep 120 >/dev/null 2>&1 &"], env=env, check=True)
+    deadline = time.monotonic() + 5
+    while not conn._marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = conn._marked(marker)
+    assert orphans and not set(orphans) & set(conn._descendants())
+    try:
+        conn.stop_started(set(conn._descendants()), marker)
+        assert [pid for pid in orphans if conn._running(pid)] == []
+    finally:
+        for pid in orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
