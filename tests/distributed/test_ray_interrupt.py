@@ -12,28 +12,50 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Callable
 
 import pytest
 
-RAY_PROGRAMS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent", b"raylet", b"gcs_server")
+
+def tagged() -> tuple[dict[str, str], Callable[[], dict[int, bytes]]]:
+    """An environment for a subprocess, and a function listing the live processes that
+    inherited it (zombies excluded): whatever the subprocess started, re-parented
+    orphans and agents still importing (not yet named ray::...) included."""
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", SYNAFLOW_TEST_TAG=tag)
+    env.pop("RAY_ADDRESS", None)
+    needle = f"\0SYNAFLOW_TEST_TAG={tag}\0".encode()
+
+    def live() -> dict[int, bytes]:
+        found = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    environ = b"\0" + f.read() + b"\0"
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    state = f.read().rpartition(b")")[2].split()[0]
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()[:120]
+            except OSError:
+                continue
+            if state != b"Z" and needle in environ:
+                found[int(entry)] = cmdline
+        return found
+
+    return env, live
 
 
-def ray_programs() -> set[int]:
-    """Live processes of Ray's own programs on this machine (zombies excluded)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def stop_all(live: Callable[[], dict[int, bytes]]) -> dict[int, bytes]:
+    """Kill what is left (never leave it for the next test) and say what it was."""
+    left = live()
+    for pid in left:
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rpartition(b")")[2].split()[0]
+            os.kill(pid, signal.SIGKILL)
         except OSError:
-            continue
-        if state != b"Z" and any(name in cmdline for name in RAY_PROGRAMS):
-            found.add(int(entry))
-    return found
+            pass
+    return left
 
 
 INTERRUPTED_START = textwrap.dedent("""
@@ -51,19 +73,15 @@ INTERRUPTED_START = textwrap.dedent("""
 
 @pytest.mark.parametrize("delay", [1.5, 2.5])
 def test_interrupted_start_leaves_no_process(delay):
-    env = dict(os.environ, RAY_AUTH_MODE="disabled")
-    env.pop("RAY_ADDRESS", None)
-    before = ray_programs()
+    env, live = tagged()
     out = subprocess.run([sys.executable, "-c", INTERRUPTED_START, str(delay)], env=env,
                          capture_output=True, text=True, timeout=120)
     time.sleep(1.0)
-    left = ray_programs() - before
-    for pid in left:  # never leave them for the next test either
-        os.kill(pid, signal.SIGKILL)
+    left = stop_all(live)
     if "started" in out.stdout:
         pytest.fail(f"Ray started within {delay} s: the interrupt came too late to test")
     assert "interrupted" in out.stdout, out.stderr[-2000:]
-    assert left == set(), f"left running after an interrupted start: {left}"
+    assert left == {}, f"left running after an interrupted start: {left}"
 
 
 CATALOG = textwrap.dedent("""
@@ -86,9 +104,8 @@ CATALOG = textwrap.dedent("""
 @pytest.mark.parametrize("runner", ["sync", "ray"])
 def test_cli_ctrl_c_exits_130_with_one_line(tmp_path, runner):
     (tmp_path / "slow_catalog.py").write_text(CATALOG)
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", PYTHONPATH=str(tmp_path))
-    env.pop("RAY_ADDRESS", None)
-    before = ray_programs()
+    env, live = tagged()
+    env["PYTHONPATH"] = str(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "synaflow", "--catalog", "slow_catalog",
                              "run", "slow", "--runner", runner], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -96,14 +113,12 @@ def test_cli_ctrl_c_exits_130_with_one_line(tmp_path, runner):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     time.sleep(1.0)
-    left = ray_programs() - before
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
+    left = stop_all(live)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("synaflow:")]
     assert lines == ["synaflow: interrupted (Ctrl-C): the run was stopped"], err[-2000:]
-    assert left == set()
+    assert left == {}, f"left running after Ctrl-C: {left}"
 
 
 def test_stopping_an_interrupted_start_finds_reparented_processes(monkeypatch):
