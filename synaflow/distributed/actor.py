@@ -25,9 +25,8 @@ from ..engine.publication import check_output_kind
 from . import aio
 from .errors import portable_error
 from .objects import ItemNotSerialisable, check_item
-from .worker import (CallMeta, async_spec, call_value, each_batch, estimate_bytes, load_spec,
-                     unpack)
-from .worker import forget_spec, open_for_call
+from .calls import CallMeta, async_spec, estimate_bytes, forget_spec, load_spec, unpack
+from .worker import call_value, each_batch, open_for_call
 
 
 class FeedClosed(Exception):

@@ -17,7 +17,7 @@ from typing import Any
 from ..engine.effects import perform
 from .stages import StreamStage
 from .streams import StreamIn, full_handoff
-from .worker import pack
+from .calls import pack
 
 MAX_PULL = 4096
 MAX_RESTARTS = 3

@@ -36,8 +36,8 @@ from ..engine.tracker import value_count
 from ..engine.publication import check_output_kind
 from ..engine.resources import AsyncResources, Resources
 from .errors import portable_error
-from .worker import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
-                     row_calls)
+from .calls import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
+                    row_calls)
 
 
 # -- the loop ------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from .objects import ItemNotSerialisable
 from .refs import Remote
 from .stages import StreamStage
 from .streams import Intake, StaticIn, StreamIn, full_handoff
-from .worker import each_batch, each_chain, listify, pack
+from .calls import pack
+from .worker import each_batch, each_chain, listify
 
 
 MAX_RESUBMITS = 3

@@ -22,7 +22,8 @@ from ..engine.publication import consumer_type, publication_route
 from .connect import retry_classes
 from .refs import Remote
 from .streams import ChannelOut, CollectOut
-from .worker import CallMeta, NodeView, StepSpec, call_value, call_value_opening, collect, pack
+from .calls import CallMeta, NodeView, StepSpec, pack
+from .worker import call_value, call_value_opening, collect
 
 
 class TerminalItems:

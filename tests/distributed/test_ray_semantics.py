@@ -154,7 +154,7 @@ def test_data_never_passes_through_driver(ray_session, monkeypatch):
     call outcomes, acknowledgements), never a step's data; a value with two
     consumers is published once, as one ref both read."""
     from synaflow.distributed import RayPipelineExecutor, transport
-    from synaflow.distributed.worker import CallMeta
+    from synaflow.distributed.calls import CallMeta
 
     fetched = []
     real_get = transport.RayTransport.get
