@@ -111,8 +111,7 @@ def _observers(entries: list | None, pipeline: str, step: str | None) -> tuple:
 def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: dict,
           done: dict[str, DagNode]) -> DagNode:
     from .scoped import scoped_fn
-    from .signatures import function_hints, output_annotation
-    from .wiring import each_output_type
+    from .signatures import each_output_type, function_hints, output_annotation
 
     where = f"pipeline '{pipeline}', step '{name}'"
     fn = import_ref(_require(e["fn_ref"], what=f"{where}: function", name=e["fn"]),

@@ -23,7 +23,8 @@ from .planning import (check_asymmetric_lockstep, check_materializing_consumers,
                        output_contract, publish_plan, shape)
 from .ray_options import validate_ray_options
 from .resource_wiring import wire_resources
-from .signatures import fn_kind, function_hints, output_annotation, parameters
+from .signatures import (each_output_type, fn_kind, function_hints, output_annotation,
+                         parameters)
 from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
                                  is_iterable_type, is_stream_type, is_sync_stream_type)
 from .types import ErrorMaterializeContext, OnError, StepMode
@@ -31,8 +32,8 @@ from .validation import (check_byte_bounds, check_handler_shapes, check_pipeline
                          check_resources, check_step_settings, check_terminal_streams,
                          lift_resources, step_byte_bound, warn_unused_params,
                          check_location_templates)
-from .wiring import (Produced, check_binding, compatible, each_mode_deps,
-                     each_output_type, resolve_bindings, resolve_mode)
+from .wiring import (Produced, check_binding, compatible, each_mode_deps, resolve_bindings,
+                     resolve_mode)
 
 __all__ = ["build_dag", "memory_materializer_factory", "log_error_materializer_factory"]
 
@@ -75,7 +76,7 @@ def build_dag(pipeline_def: Any) -> Dag:
 
 
 def _expand(pipeline_def: Any, root: str) -> list[FlatStep]:
-    from .definition import IncludeStep, Step
+    from .steps import IncludeStep, Step
 
     out: list[FlatStep] = []
     if not isinstance(pipeline_def.steps, (list, tuple)):

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class SynaflowError(Exception):
     """Base class of every exception SynaFlow defines."""

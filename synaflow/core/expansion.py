@@ -124,11 +124,11 @@ def _rewire(b: Binding, sub_dag: Any, params_cls: Any, adapter: str,
 
 
 def _check_include(inc: Any, *, root: str, chain: tuple[int, ...]) -> Any:
-    from .definition import PipelineDef
+    from .steps import PipelineFields
 
     sub = inc.pipeline
     where = dict(pipeline=root, step=inc.name)
-    if not isinstance(sub, PipelineDef):
+    if not isinstance(sub, PipelineFields):
         raise PipelineDefinitionError(
             f"include() needs a pipeline(...) object, found {type(sub).__name__}", **where,
             fix="pass include(name, fn=adapter, pipeline=<a pipeline(...) object>)")

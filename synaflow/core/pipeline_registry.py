@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from .dag import Dag
 from .definition import IncludeStep, PipelineDef

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from .callables import fn_kind, is_async_callable, unwrap_callable
 from .exceptions import PipelineDefinitionError
+from .type_compatibility import ListType, get_type_name, is_stream_type
 
 _MISSING = object()
 
@@ -57,6 +58,21 @@ def output_annotation(fn: Any, hints: dict[str, Any]) -> Any:
     if kind == "async_generator":
         return cabc.AsyncIterator
     return None
+
+
+def each_output_type(declared: Any, *, pipeline: str, step: str) -> Any:
+    """EACH steps output one item per row: ``ListType(T)``."""
+    if declared is None or declared is type(None):
+        return None
+    if is_stream_type(declared):
+        raise PipelineDefinitionError(
+            f"Each-mode steps cannot return stream-like outputs, as nested streams are not "
+            f"supported (pipeline '{pipeline}', "
+            f"step '{step}' returns {get_type_name(declared)})", pipeline=pipeline, step=step,
+            prefix=False,
+            fix="return one item per call (EACH already yields a stream of results), or "
+                "make the step ALL-mode by annotating its input as Iterator[...]")
+    return ListType(declared)
 
 
 def resource_type(factory: Callable[..., Any]) -> Any:

@@ -150,7 +150,7 @@ def lift_resources(p: Any, flat: list, root: str) -> tuple[dict, dict]:
 
 
 def _included_pipelines(p: Any) -> list:
-    from .definition import IncludeStep
+    from .steps import IncludeStep
 
     return [s.pipeline for s in p.steps if isinstance(s, IncludeStep)]
 

@@ -223,18 +223,3 @@ def resolve_mode(requested: StepMode, each: tuple[str, ...], *, pipeline: str,
             f"mode must be a StepMode, found {requested!r}", pipeline=pipeline, step=step,
             fix="use StepMode.AUTO, StepMode.EACH or StepMode.ALL")
     return StepMode.EACH if each else StepMode.ALL
-
-
-def each_output_type(declared: Any, *, pipeline: str, step: str) -> Any:
-    """EACH steps output one item per row: ``ListType(T)``."""
-    if declared is None or declared is NoneType:
-        return None
-    if is_stream_type(declared):
-        raise PipelineDefinitionError(
-            f"Each-mode steps cannot return stream-like outputs, as nested streams are not "
-            f"supported (pipeline '{pipeline}', "
-            f"step '{step}' returns {get_type_name(declared)})", pipeline=pipeline, step=step,
-            prefix=False,
-            fix="return one item per call (EACH already yields a stream of results), or "
-                "make the step ALL-mode by annotating its input as Iterator[...]")
-    return ListType(declared)
