@@ -25,7 +25,8 @@ from ..engine.publication import check_output_kind
 from . import aio
 from .errors import portable_error
 from .objects import ItemNotSerialisable, check_item
-from .calls import CallMeta, async_spec, estimate_bytes, forget_spec, load_spec, unpack
+from .calls import (NO_ROWS, CallOutcome, PullOutcome, async_spec, estimate_bytes, forget_spec,
+                    load_spec, unpack)
 from .worker import call_value, each_batch, open_for_call
 
 
@@ -172,7 +173,7 @@ class StepWorker:
         return {p: iter(s.feeds[p]) for p in params}
 
     # -- ALL calls ------------------------------------------------------------------------
-    def call(self, slot: str, box: tuple, streams: list[str]) -> tuple[CallMeta, Any]:
+    def call(self, slot: str, box: tuple, streams: list[str]) -> tuple[CallOutcome, Any]:
         """Call a step that reads streams, with the resources ``open_call`` made."""
         s = self._slot(slot)
         prepared, s.resources = s.resources, None  # the call closes them
@@ -186,10 +187,10 @@ class StepWorker:
         s.resources, error = open_for_call(box)
         return error
 
-    def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallMeta:
+    def start(self, slot: str, box: tuple, streams: list[str], skip: int = 0) -> CallOutcome:
         """Create a generator step's iterator; ``skip`` items already delivered by an
         earlier attempt (actor restart after a fault) are replayed and dropped."""
-        meta, s = CallMeta(), self._slot(slot)
+        meta, s = CallOutcome(), self._slot(slot)
         try:
             spec, static = load_spec(box)
             plan = CallPlan({**static, **self._feeds(slot, streams, spec.is_async)}, [], [],
@@ -212,8 +213,8 @@ class StepWorker:
         s.gen, s.produced, s.spec = gen, skip, spec
         return meta
 
-    def next_batch(self, slot: str, k: int) -> tuple[tuple, list]:
-        """Up to ``k`` items: ``((n, done, error, elapsed_s, nbytes), items)``."""
+    def next_batch(self, slot: str, k: int) -> tuple[PullOutcome, list]:
+        """Up to ``k`` items of the slot's generator, and how pulling them went."""
         s = self.slots[slot]
         items: list = []
         done, error, t0 = False, None, time.perf_counter()
@@ -236,8 +237,8 @@ class StepWorker:
                 done, error = True, exc.error_for(s.produced + i)
                 break
         s.produced += len(items)
-        meta = (len(items), done, error, time.perf_counter() - t0, estimate_bytes(items))
-        return meta, items
+        return PullOutcome(len(items), done, error, time.perf_counter() - t0,
+                           estimate_bytes(items)), items
 
     def push(self, slot: str, param: str, bounds: list, *values: Any) -> int:
         """Items for a stream parameter (``pack``ed slices; Ray fetched ``values``)."""
@@ -303,7 +304,7 @@ class StepWorker:
             if s.resources is None:
                 error = self._setup(s, box)
                 if error is not None:
-                    return (0, [], 0.0, 0, error), []
+                    return NO_ROWS._replace(setup_error=error), []
         return each_batch(box, bounds, *values, replica=s)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.effects import perform
-from .stages import StreamStage
+from .stages import Pending, StreamStage
 from .streams import StreamIn, full_handoff
-from .calls import pack
+from .calls import PullOutcome, pack
 
 MAX_PULL = 4096
 MAX_RESTARTS = 3
@@ -100,7 +100,7 @@ class Feeder:
         bounds, refs = pack([slices])
         ref = stage.t.call(stage.actor, "push", stage.slot, self.param, bounds, *refs,
                            name=f"{stage.label}.push")
-        stage.expect(ref, self._acked, stage.epoch)
+        stage.expect(ref, self._acked, epoch=stage.epoch)
 
     def _keep(self, slices: list, nbytes: int) -> None:
         if self.log is None:
@@ -119,9 +119,8 @@ class Feeder:
         if self.pushed:
             self._push(list(self.log or ()))
 
-    def _acked(self, _: Any, epoch: int) -> None:
-        if epoch == self.stage.epoch:
-            self.pushed = 0
+    def _acked(self, _: Any, __: Any) -> None:
+        self.pushed = 0
 
 
 class ActorStage(StreamStage):
@@ -142,12 +141,12 @@ class ActorStage(StreamStage):
         if self.node.is_stream:
             ref = self.t.call(self.actor, "start", self.slot, box, list(streams), 0,
                               name=f"{self.label}.start")
-            self.expect(ref, self._started, 0)
+            self.expect(ref, self._started, epoch=0)
             return
         if self.plan.resources:  # made first, then STARTED, as in-process
             ref = self.t.call(self.actor, "open_call", self.slot, box,
                               name=f"{self.label}.open")
-            self.expect(ref, self._opened, 0)
+            self.expect(ref, self._opened, epoch=0)
             return
         self._opened(None, 0)
 
@@ -165,16 +164,12 @@ class ActorStage(StreamStage):
         meta_ref, data_ref = self.t.call(self.actor, "call", self.slot, self.box,
                                          [f.param for f in self.feeders], num_returns=2,
                                          name=self.label)
-        self.expect(meta_ref, self._called, (data_ref, self.epoch))
+        self.expect(meta_ref, self._called, data_ref, epoch=self.epoch)
 
-    def _called(self, meta: Any, data: tuple) -> None:
-        data_ref, epoch = data
-        if epoch == self.epoch:
-            self.value_result(meta, data_ref)
+    def _called(self, meta: Any, data_ref: Any) -> None:
+        self.value_result(meta, data_ref)
 
-    def _started(self, meta: Any, epoch: int) -> None:
-        if epoch != self.epoch:
-            return
+    def _started(self, meta: Any, _: Any) -> None:
         if self.restarts and meta.setup_error is None and meta.error is None:
             self.started = True  # resumed after a restart; the sink is already open
             return
@@ -210,21 +205,18 @@ class ActorStage(StreamStage):
         meta_ref, data_ref = self.t.call(self.actor, "next_batch", self.slot, k,
                                          num_returns=2, name=f"{self.label}.next")
         self.pulling = True
-        self.expect(meta_ref, self._batch, (data_ref, self.epoch))
+        self.expect(meta_ref, self._batch, data_ref, epoch=self.epoch)
         return True
 
-    def failed(self, exc: BaseException, data: Any) -> None:
+    def failed(self, exc: BaseException, pending: Pending | None) -> None:
         """A generator whose actor died is started again on a new actor and replays
         the items already delivered (generators are assumed deterministic, as Ray
         assumes for its own generator retries). A step reading streams is called
         again on a new actor with its input so far (kept by its feeders, up to
         ``REPLAY_BYTES``); a generator that reads streams cannot be replayed, so its
         loss ends the run."""
-        # Calls carry their epoch: start and push acks (int), next_batch and call (tuple).
-        epoch = data[1] if isinstance(data, tuple) else data if isinstance(data, int) else None
-        if epoch is not None and epoch != self.epoch:
-            return  # a call to an actor already replaced
-        lost = epoch is not None and self.t.actor_lost(exc) and self.restarts < MAX_RESTARTS
+        # (a call to an actor already replaced is stale: the run dropped its failure)
+        lost = pending is not None and pending.epoch is not None and self.t.actor_lost(exc) and self.restarts < MAX_RESTARTS
         if lost and self.feeders and not self.node.is_stream \
                 and all(f.log is not None for f in self.feeders):
             self._recall()
@@ -238,7 +230,7 @@ class ActorStage(StreamStage):
                        f"{_size(REPLAY_BYTES)})")
                 exc.add_note(f"Pipeline '{self.core.dag.name}', step '{self.name}': its actor "
                              f"was lost mid-stream and it cannot be called again, as {why}")
-            super().failed(exc, data)
+            super().failed(exc, pending)
             return
         self.restarts += 1
         self.epoch += 1
@@ -248,7 +240,7 @@ class ActorStage(StreamStage):
         self.sink.unreserve()
         ref = self.t.call(self.actor, "start", self.slot, self.box, [], self.count,
                           name=f"{self.label}.start")
-        self.expect(ref, self._started, self.epoch)
+        self.expect(ref, self._started, epoch=self.epoch)
 
     def _recall(self) -> None:
         """Call a stream reader again on a new actor, replaying its input so far."""
@@ -260,17 +252,14 @@ class ActorStage(StreamStage):
         for feeder in self.feeders:
             feeder.replay()
 
-    def _batch(self, meta: tuple, data: tuple) -> None:
-        data_ref, epoch = data
-        if epoch != self.epoch:
-            return
+    def _batch(self, meta: PullOutcome, data_ref: Any) -> None:
         self.pulling = False
-        n, ended, error, _elapsed, nbytes = meta
+        n, ended, error = meta.n, meta.done, meta.error
         if n:
             if self.count == 0:
                 perform(self.tracker.start())
             self.count += n
-            self.sink.item_bytes = nbytes // n
+            self.sink.item_bytes = meta.nbytes // n
             self.sink.emit((data_ref, 0, n))
         self.sink.unreserve()
         self.ended = ended

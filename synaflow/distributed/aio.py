@@ -36,8 +36,8 @@ from ..engine.tracker import value_count
 from ..engine.publication import check_output_kind
 from ..engine.resources import AsyncResources, Resources
 from .errors import portable_error
-from .calls import (CallMeta, RowOutcomes, StepSpec, call_failed, describe, load_spec,
-                    row_calls)
+from .calls import (BatchOutcome, CallOutcome, RowOutcomes, StepSpec, call_failed, describe,
+                    load_spec, row_calls)
 
 
 # -- the loop ------------------------------------------------------------------------------
@@ -166,13 +166,13 @@ def resources_for(spec: StepSpec, plan: CallPlan, mode: StepMode) -> Any:
 
 
 def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
-               ) -> tuple[CallMeta, Any]:
+               ) -> tuple[CallOutcome, Any]:
     """``worker.call_value`` for an async step. Its inputs are fetched here, in the
     calling thread, so a slow fetch never holds up the loop."""
     try:
         spec, static = load_spec(box)
     except Exception as exc:
-        return CallMeta(setup_error=portable_error(exc, box[0])), None
+        return CallOutcome(setup_error=portable_error(exc, box[0])), None
     meta, value = run_async(_call_value(spec, {**static, **(streams or {})}, box, prepared))
     if meta.error is None and meta.setup_error is None and meta.mat_error is None:
         from .objects import place  # small values inline, large ones in the store
@@ -182,13 +182,13 @@ def call_value(box: tuple, streams: dict[str, Any] | None, prepared: Any = None
 
 
 async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple,
-                      prepared: Any = None) -> tuple[CallMeta, Any]:
+                      prepared: Any = None) -> tuple[CallOutcome, Any]:
     try:
         plan = CallPlan(static, [], [], spec.resources)
         resources = prepared if prepared is not None else \
             await AsyncResources().open(plan, StepMode.ALL)
     except Exception as exc:
-        return CallMeta(setup_error=portable_error(exc, box[0])), None
+        return CallOutcome(setup_error=portable_error(exc, box[0])), None
     try:
         value = await settle(spec.fn(**plan.static, **resources.values))
         check_output_kind(spec.node, value)
@@ -196,7 +196,7 @@ async def _call_value(spec: StepSpec, static: dict[str, Any], box: tuple,
         return call_failed(box, spec, exc)
     finally:
         await resources.close()
-    meta = CallMeta(count=value_count(value))
+    meta = CallOutcome(count=value_count(value))
     if spec.materializer is not None:
         try:
             value = await settle(spec.materializer(value))
@@ -220,13 +220,13 @@ async def _materialize(spec: StepSpec, items: list) -> tuple[BaseException | Non
 
 
 def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_call: Any,
-             box: tuple) -> tuple[tuple, list]:
+             box: tuple) -> tuple[BatchOutcome, list]:
     """``worker.run_rows`` for an async step: one coroutine per batch, rows awaited in order."""
     return run_async(_run_rows(spec, static, columns, row_call, box))
 
 
 async def _run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list],
-                    row_call: Any, box: tuple) -> tuple[tuple, list]:
+                    row_call: Any, box: tuple) -> tuple[BatchOutcome, list]:
     out = RowOutcomes(spec, box)
     call, rows = row_calls(spec, static, columns, row_call)
     for index, row in enumerate(rows):

@@ -3,7 +3,7 @@
 A *spec* (``StepSpec``) is everything a worker needs to call one step, stored once
 per stage and cached per process (``load_spec``); a *slice* ``(ref, start, stop)``
 names items ``start:stop`` of the list stored under ``ref`` (``pack``/``unpack``).
-``CallMeta`` and ``RowOutcomes`` are what a value call and a batch of rows report
+``CallOutcome`` and ``RowOutcomes`` are what a value call and a batch of rows report
 back. Both the synchronous calls (``worker``) and their async twins (``aio``) build
 on this module, which imports neither.
 """
@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import zip_longest
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..core.signatures import fn_kind
 from ..engine.core import CallPlan
@@ -67,7 +67,7 @@ class StepSpec:
 
 
 @dataclass
-class CallMeta:
+class CallOutcome:
     """How a value call (or a collect) went. ``setup_error`` is fatal (arguments or
     resources could not be prepared); ``error`` is the step's own failure."""
 
@@ -79,6 +79,37 @@ class CallMeta:
     indexable: bool = False
     nbytes: int | None = None  # serialized size of the value (objects.place)
     inline: tuple | None = None  # (value,) when it came back inline, not in the store
+
+
+class BatchOutcome(NamedTuple):
+    """How a batch of EACH rows went (the rows' results travel beside it). ``errors``
+    lists ``(row index, exception)`` in row order; under STOP the batch ended at the
+    first. ``setup_error`` is fatal: a replica could not make its resources."""
+
+    ok: int  # rows that returned a result
+    errors: list
+    elapsed_s: float
+    nbytes: int  # estimated bytes of the results (``estimate_bytes``)
+    setup_error: BaseException | None = None
+
+    @property
+    def rows(self) -> int:
+        """The rows this batch called the step on."""
+        return self.ok + len(self.errors)
+
+
+NO_ROWS = BatchOutcome(0, [], 0.0, 0)
+
+
+class PullOutcome(NamedTuple):
+    """How pulling up to ``k`` items of a generator on its actor went (the items
+    travel beside it): ``done`` when the generator ended, ``error`` when it raised."""
+
+    n: int
+    done: bool
+    error: BaseException | None
+    elapsed_s: float
+    nbytes: int
 
 
 _SPECS: OrderedDict = OrderedDict()
@@ -271,10 +302,10 @@ class RowOutcomes:
         self.errors.append((index, self.spec.error(exc)))
         return self.spec.stop_on_error
 
-    def done(self) -> tuple[tuple, list]:
+    def done(self) -> tuple[BatchOutcome, list]:
         results = self.results
-        return (len(results), self.errors, time.perf_counter() - self.t0,
-                estimate_bytes(results), None), results
+        return BatchOutcome(len(results), self.errors, time.perf_counter() - self.t0,
+                            estimate_bytes(results)), results
 
 
 def row_calls(spec: StepSpec, static: dict[str, Any], columns: list, row_call: Any
@@ -298,12 +329,12 @@ def _fast_call(spec: StepSpec, static: dict[str, Any], columns: list) -> Callabl
     return lambda row: fn(**plan.row_kwargs(row))
 
 
-def call_failed(box: tuple, spec: StepSpec, exc: Exception) -> tuple[CallMeta, None]:
+def call_failed(box: tuple, spec: StepSpec, exc: Exception) -> tuple[CallOutcome, None]:
     """The outcome of a value call whose step raised ``exc``; raises it again instead
     when Ray should retry the call (``retry_exceptions``)."""
     if retrying(box, spec, exc):
         raise exc
-    return CallMeta(error=spec.error(exc)), None
+    return CallOutcome(error=spec.error(exc)), None
 
 
 def materialized(spec: StepSpec, value: Any) -> tuple[BaseException | None, Any]:
@@ -314,7 +345,7 @@ def materialized(spec: StepSpec, value: Any) -> tuple[BaseException | None, Any]
         return spec.error(exc), None
 
 
-def describe(meta: CallMeta, value: Any) -> CallMeta:
+def describe(meta: CallOutcome, value: Any) -> CallOutcome:
     """Record what an EACH consumer needs to unroll ``value`` without fetching it."""
     try:
         meta.size = len(value)

@@ -34,7 +34,7 @@ from .objects import DEFAULT_OBJECT_STORE_THRESHOLD, check_threshold
 from .outputs import resolve_outputs
 from .refs import Remote, defer_shape
 from .actor_stage import ActorStage
-from .stages import ValueStage
+from .stages import Pending, ValueStage
 from .streams import StreamIn
 from .transport import LocalTransport, RayTransport
 
@@ -166,7 +166,7 @@ class _RayRun:
         self.options = options
         self.stages: dict[str, Any] = {}
         self.fused: list[tuple[str, ...]] = []  # chains of EACH steps run in one task
-        self.pending: dict[Any, tuple] = {}
+        self.pending: dict[Any, Pending] = {}
         self.channels: list = []
         self.value_info: dict[int, Any] = {}
         self.opts = conn.RunOptions(core.dag.name, core.run_id, options, transport.cpus)
@@ -175,8 +175,8 @@ class _RayRun:
         self.ships_errors = not (transport.debug and not transport.serialize)
 
     # -- what stages ask of the run ----------------------------------------------------------
-    def expect(self, ref: Any, stage: Any, callback: Any, data: Any) -> None:
-        self.pending[ref] = (stage, callback, data)
+    def expect(self, ref: Any, pending: Pending) -> None:
+        self.pending[ref] = pending
 
     def inline_max(self, name: str, materializer: Any) -> int:
         """Values of step ``name`` smaller than this come back inline (``objects.py``);
@@ -274,17 +274,17 @@ class _RayRun:
         for ref in ready:
             (handles if self.transport.is_handle(ref) else refs).append(ref)
         for ref, value in zip(refs, self._get(refs)):
-            stage, callback, data = self.pending.pop(ref)
-            if stage.done:
+            pending = self.pending.pop(ref)
+            if pending.stale():
                 continue
             if isinstance(value, _Failed):
-                stage.failed(value.exc, data)
+                pending.stage.failed(value.exc, pending)
                 continue
-            callback(value, data)
+            pending.callback(value, pending.data)
         for handle in handles:
-            stage, callback, data = self.pending.pop(handle)
-            if not stage.done:
-                callback(self.transport.next_ref(handle), data)
+            pending = self.pending.pop(handle)
+            if not pending.stale():
+                pending.callback(self.transport.next_ref(handle), pending.data)
 
     def _get(self, refs: list) -> list:
         try:
@@ -356,7 +356,7 @@ class _RayRun:
     def _halt(self, *, values: bool) -> None:
         """Stop the calls still pending (those of running value steps only if
         ``values``); their outcomes will not be read."""
-        for stage, _, _ in list(self.pending.values()):
+        for stage in [pending.stage for pending in self.pending.values()]:
             if values or stage.done or not isinstance(stage, ValueStage):
                 stage.halt()
 
@@ -370,7 +370,7 @@ class _RayRun:
         self._halt(values=False)
         deadline = self.core.clock() + max(self.guard.grace * 4, 2.0)
         while self.core.clock() < deadline:
-            refs = [r for r, (stage, _, _) in self.pending.items() if not stage.done]
+            refs = [r for r, pending in self.pending.items() if not pending.stage.done]
             if not refs:
                 break
             self._deliver(self.transport.wait(refs, _TICK))

@@ -27,9 +27,9 @@ from ..engine.effects import perform
 from .batching import BatchSizer
 from .objects import ItemNotSerialisable
 from .refs import Remote
-from .stages import StreamStage
+from .stages import Pending, StreamStage
 from .streams import Intake, StaticIn, StreamIn, full_handoff
-from .calls import pack
+from .calls import BatchOutcome, pack
 from .worker import each_batch, each_chain, listify
 
 
@@ -45,7 +45,8 @@ class _Batch:
     def __init__(self, rows: int, args: tuple) -> None:
         self.rows = rows
         self.args = args
-        self.meta: tuple | None = None
+        # how the batch went: one BatchOutcome, or one per step of a fused chain
+        self.meta: BatchOutcome | tuple[BatchOutcome, ...] | None = None
         self.refs: tuple = ()
         self.released = 0
         self.replica: int | None = None
@@ -248,7 +249,7 @@ class EachStage(StreamStage):
         batch.tries += 1
         self.expect(meta_ref, self._done, (batch, batch.tries))
 
-    def _done(self, meta: tuple, data: tuple) -> None:
+    def _done(self, meta: Any, data: tuple) -> None:
         batch, attempt = data
         if attempt != batch.tries:
             return  # an attempt that was already replaced
@@ -256,14 +257,14 @@ class EachStage(StreamStage):
         if batch.replica is not None:
             self.outstanding[batch.replica] -= 1
 
-    def failed(self, exc: BaseException, data: Any) -> None:
+    def failed(self, exc: BaseException, pending: Pending | None) -> None:
         """A batch lost with its worker (process, replica or node) is sent again, as
         are the other unacknowledged batches of a lost replica (rows are
         idempotent: nothing of a batch is delivered before its outcome arrives)."""
-        if not (isinstance(data, tuple) and isinstance(data[0], _Batch)):
-            super().failed(exc, data)
+        if pending is None or pending.callback != self._done:
+            super().failed(exc, pending)
             return
-        batch, attempt = data
+        batch, attempt = pending.data
         if attempt != batch.tries:
             return
         if self.retries_exhausted(exc) is not None:  # once more, reporting row errors
@@ -272,7 +273,7 @@ class EachStage(StreamStage):
             self._send(batch, batch.replica, final=True)
             return
         if not self.t.system_failure(exc) or batch.tries > MAX_RESUBMITS:
-            super().failed(exc, data)
+            super().failed(exc, pending)
             return
         if batch.replica is None:
             self._send(batch)
@@ -295,7 +296,7 @@ class EachStage(StreamStage):
                 batch.applied = True
                 if not self._apply(batch):
                     return True
-            ok = (batch.meta[-1] if self.tail else batch.meta)[0]
+            ok = (batch.meta[-1] if self.tail else batch.meta).ok
             data_ref = batch.refs[1]
             while batch.released < ok:
                 room = out.room()
@@ -315,9 +316,9 @@ class EachStage(StreamStage):
         if not self.tail:
             return self._apply_rows(batch.meta, batch.rows)
         metas = self._reached(batch.meta)
-        self.sizer.observe(batch.rows, sum(m[2] for m in batch.meta))
+        self.sizer.observe(batch.rows, sum(m.elapsed_s for m in batch.meta))
         for stage, meta in zip((self, *self.tail), metas):
-            if stage is not self and meta[0] + len(meta[1]) and not stage.tracker.started:
+            if stage is not self and meta.rows and not stage.tracker.started:
                 perform(stage.tracker.start())
             if not stage._apply_rows(meta, None):
                 return False
@@ -330,11 +331,11 @@ class EachStage(StreamStage):
         stages = (self, *self.tail)
         first = None  # (head row, stage, row): the failure that comes first in row order
         for k, (stage, meta) in enumerate(zip(stages, metas)):
-            if stage.node.on_error is OnError.STOP and meta[1]:
-                row = meta[1][0][0]
+            if stage.node.on_error is OnError.STOP and meta.errors:
+                row = meta.errors[0][0]
                 head = row
                 for j in range(k - 1, -1, -1):
-                    head = _input_row(metas[j][1], head)
+                    head = _input_row(metas[j].errors, head)
                 if first is None or head < first[0]:
                     first = (head, k, row)
         if first is None:
@@ -343,20 +344,20 @@ class EachStage(StreamStage):
         out = list(metas)
         out[k] = _truncated(metas[k], row + 1)
         for j in range(k - 1, -1, -1):
-            row = _input_row(metas[j][1], row)
+            row = _input_row(metas[j].errors, row)
             out[j] = _truncated(metas[j], row + 1)
         return out
 
-    def _apply_rows(self, meta: tuple, rows: int | None) -> bool:
-        ok, errors, elapsed, nbytes, setup_error = meta
-        if setup_error is not None:
-            self.core.set_fatal(setup_error, None)
+    def _apply_rows(self, meta: BatchOutcome, rows: int | None) -> bool:
+        ok, errors = meta.ok, meta.errors
+        if meta.setup_error is not None:
+            self.core.set_fatal(meta.setup_error, None)
             self.finish()
             return False
         if rows is not None:
-            self.sizer.observe(ok + len(errors), elapsed)
+            self.sizer.observe(meta.rows, meta.elapsed_s)
         if ok:
-            self.sink.item_bytes = nbytes // ok
+            self.sink.item_bytes = meta.nbytes // ok
         tracker, seen = self.tracker, 0
         for index, exc in errors:
             tracker.success += index - seen
@@ -418,8 +419,7 @@ def _input_row(errors: list, success: int) -> int:
     return row
 
 
-def _truncated(meta: tuple, rows: int) -> tuple:
+def _truncated(meta: BatchOutcome, rows: int) -> BatchOutcome:
     """A batch outcome cut to its first ``rows`` input rows."""
-    ok, errors, elapsed, nbytes, setup_error = meta
-    kept = [e for e in errors if e[0] < rows]
-    return (min(ok, rows - len(kept)), kept, elapsed, nbytes, setup_error)
+    kept = [e for e in meta.errors if e[0] < rows]
+    return meta._replace(ok=min(meta.ok, rows - len(kept)), errors=kept)

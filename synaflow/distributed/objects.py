@@ -3,7 +3,7 @@ the object store, and for how long the run holds it.
 
 Placement (on the worker, after the materializer): a value whose serialized size
 is below the step's threshold (``object_store_threshold``, default 1 MiB) rides
-back to the driver with the call's ``CallMeta`` and is held there like an
+back to the driver with the call's ``CallOutcome`` and is held there like an
 in-process value. A larger one, or any value of a step whose materializer is the
 object-store materializer, stays in the object store as the call's second return:
 numpy arrays and Arrow buffers go there out of band (Ray's pickle-5 path), once,

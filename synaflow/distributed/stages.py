@@ -15,14 +15,14 @@ Stream outputs go to a sink: a ``ChannelOut`` for lazy consumers, or a
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 from ..engine.effects import perform
 from ..engine.publication import consumer_type, publication_route
 from .connect import retry_classes
 from .refs import Remote
 from .streams import ChannelOut, CollectOut
-from .calls import CallMeta, NodeView, StepSpec, pack
+from .calls import CallOutcome, NodeView, StepSpec, pack
 from .worker import call_value, call_value_opening, collect
 
 
@@ -31,6 +31,22 @@ class TerminalItems:
 
     def __init__(self, slices: list) -> None:
         self.slices = slices
+
+
+class Pending(NamedTuple):
+    """A call the run waits for: its result goes to ``callback(result, data)`` of
+    ``stage`` (its failure to ``stage.failed``). A call to a stage's actor carries the
+    ``epoch`` of that actor: once the actor was replaced, the call is stale and its
+    result or failure is dropped."""
+
+    stage: Any
+    callback: Callable[[Any, Any], None]
+    data: Any = None
+    epoch: int | None = None
+
+    def stale(self) -> bool:
+        """Nobody reads this call's outcome any more."""
+        return self.stage.done or (self.epoch is not None and self.epoch != self.stage.epoch)
 
 
 class Stage:
@@ -55,8 +71,11 @@ class Stage:
         self.box: tuple | None = None
 
     # -- plumbing -------------------------------------------------------------------------
-    def expect(self, ref: Any, callback: Any, data: Any = None) -> None:
-        self.run.expect(ref, self, callback, data)
+    def expect(self, ref: Any, callback: Callable[[Any, Any], None], data: Any = None, *,
+               epoch: int | None = None) -> None:
+        """Call ``callback(result, data)`` once ``ref`` is ready (``failed`` if the call
+        failed); ``epoch``: the incarnation of this stage's actor the call went to."""
+        self.run.expect(ref, Pending(self, callback, data, epoch))
 
     def spec(self, inline: bool = False, **extra: Any) -> tuple:
         """This stage's ``StepSpec``: stored once (workers cache it by ``slot``), or sent
@@ -123,7 +142,7 @@ class Stage:
     def upstream_failed(self, exc: BaseException) -> None:
         """A stream this step reads ended with a fatal error."""
 
-    def failed(self, exc: BaseException, data: Any) -> None:
+    def failed(self, exc: BaseException, pending: Pending | None) -> None:
         """A call failed below the step's code (worker, actor or node lost) and Ray's
         own retries did not help: the run ends, unless the stage can recover."""
         self.core.set_fatal(exc, self.name)
@@ -231,7 +250,7 @@ class ValueStage(Stage):
 
     def _opening(self, ref: Any, item: int) -> None:
         """The objects of ``call_value_opening``: None once the resources exist (or
-        the ``CallMeta`` of a factory that raised), then the ``CallMeta``, then the
+        the ``CallOutcome`` of a factory that raised), then the ``CallOutcome``, then the
         value's ref, which stays unread here."""
         if item == 2:
             self.value_result(self.meta, ref)
@@ -255,11 +274,11 @@ class ValueStage(Stage):
             self.halt()
         self.done = True
 
-    def failed(self, exc: BaseException, data: Any) -> None:
+    def failed(self, exc: BaseException, pending: Pending | None) -> None:
         cause = self.retries_exhausted(exc)
         if cause is None:
-            super().failed(exc, data)
+            super().failed(exc, pending)
             return
-        meta = CallMeta()
+        meta = CallOutcome()
         meta.error = cause
         self.value_result(meta, None)

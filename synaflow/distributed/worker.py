@@ -1,7 +1,7 @@
 """What runs where the data is: on Ray workers, or in threads in debug mode.
 
 Nothing here decides what an event or an error means. Workers call the step's
-function and send back what happened as data (``CallMeta``, ``BatchMeta``); the
+function and send back what happened as data (``CallOutcome``, ``BatchOutcome``); the
 driver's ``RunCore``/``StepTracker`` apply the rules. Values never go back to the
 driver: they stay in the object store and only their refs travel.
 
@@ -21,20 +21,16 @@ from .refs import Remote, fetch, remote_view
 from .errors import portable_error
 from .objects import place
 from . import aio
-from .calls import (CallMeta, RowOutcomes, StepSpec, async_spec, call_failed, describe,
-                    load_spec, materialized, pack, row_calls, unpack)
+from .calls import (NO_ROWS, BatchOutcome, CallOutcome, RowOutcomes, StepSpec, async_spec,
+                    call_failed, describe, load_spec, materialized, pack, row_calls, unpack)
 from .stopping import stoppable
 
 
 # -- EACH rows --------------------------------------------------------------------------
 def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_call: Any,
-             box: tuple = ()) -> tuple[tuple, list]:
-    """Call the step once per row; failed rows are reported, not raised.
-
-    Returns ``((ok, errors, elapsed_s, nbytes, None), results)`` with ``errors`` a
-    list of ``(row_index, exception)``; under STOP the batch ends at the first
-    failure. (The last field is a setup error, set by replicas whose resources fail.)
-    """
+             box: tuple = ()) -> tuple[BatchOutcome, list]:
+    """Call the step once per row; failed rows are reported (``BatchOutcome``), not
+    raised, and the results travel beside the outcome."""
     if spec.is_async:
         return aio.run_rows(spec, static, columns, row_call, box)
     out = RowOutcomes(spec, box)
@@ -48,14 +44,14 @@ def run_rows(spec: StepSpec, static: dict[str, Any], columns: list[list], row_ca
     return out.done()
 
 
-def _no_rows() -> tuple[tuple, list]:
+def _no_rows() -> tuple[BatchOutcome, list]:
     """What a stopped batch returns (nobody reads it: ``stopping``)."""
-    return (0, [], 0.0, 0, None), []
+    return NO_ROWS, []
 
 
 @stoppable(_no_rows)
 def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
-               ) -> tuple[tuple, list]:
+               ) -> tuple[BatchOutcome, list]:
     """A task (or replica call) over one batch of rows: ``bounds``/``values`` are
     the ``pack``ed slices of each source for these rows (a shorter column is padded
     with ``None``). ``replica`` holds a replica's resources and per-row call."""
@@ -68,7 +64,8 @@ def each_batch(box: tuple, bounds: list, *values: Any, replica: Any = None
 
 
 @stoppable(lambda: ((), []))
-def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
+def each_chain(boxes: list, bounds: list, *values: Any
+               ) -> tuple[tuple[BatchOutcome, ...], list]:
     """One batch through fused EACH steps: the first step's rows as in ``each_batch``,
     each next step over the previous one's results. Returns every step's outcome
     (``run_rows``' first value) and the last step's results."""
@@ -84,9 +81,9 @@ def each_chain(boxes: list, bounds: list, *values: Any) -> tuple[tuple, list]:
 
 
 # -- value calls --------------------------------------------------------------------------
-@stoppable(lambda: (CallMeta(), None))
+@stoppable(lambda: (CallOutcome(), None))
 def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any = None
-               ) -> tuple[CallMeta, Any]:
+               ) -> tuple[CallOutcome, Any]:
     """Call an ALL step once (streams, if any, are bound to local feeds). ``prepared``:
     its resources, made earlier (``StepWorker.open_call``); closed here either way."""
     spec = async_spec(box)
@@ -97,7 +94,7 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any 
         plan = CallPlan({**static, **(streams or {})}, [], [], spec.resources)
         resources = prepared if prepared is not None else Resources(plan, StepMode.ALL)
     except Exception as exc:
-        return CallMeta(setup_error=portable_error(exc, box[0])), None
+        return CallOutcome(setup_error=portable_error(exc, box[0])), None
     try:
         value = spec.fn(**plan.static, **resources.values)
         check_output_kind(spec.node, value)
@@ -105,7 +102,7 @@ def call_value(box: tuple, streams: dict[str, Any] | None = None, prepared: Any 
         return call_failed(box, spec, exc)
     finally:
         resources.close()
-    meta = CallMeta(count=value_count(value))
+    meta = CallOutcome(count=value_count(value))
     if spec.materializer is not None:
         meta.mat_error, value = materialized(spec, value)
         if meta.mat_error is not None:
@@ -127,11 +124,11 @@ def open_for_call(box: tuple) -> tuple[Any, BaseException | None]:
 def call_value_opening(box: tuple, streams: dict[str, Any] | None = None) -> Any:
     """``call_value`` for a step with resources, as a streaming task: it yields None
     once the resources exist (the driver reports STARTED then, as in-process), then
-    the ``CallMeta`` and the value (None when it came back inline or failed). A
-    factory that raises ends it after one item: the ``CallMeta`` with the setup error."""
+    the ``CallOutcome`` and the value (None when it came back inline or failed). A
+    factory that raises ends it after one item: the ``CallOutcome`` with the setup error."""
     resources, error = open_for_call(box)
     if resources is None:
-        yield CallMeta(setup_error=error)
+        yield CallOutcome(setup_error=error)
         return
     yield None
     meta, value = call_value(box, streams, prepared=resources)
@@ -139,9 +136,9 @@ def call_value_opening(box: tuple, streams: dict[str, Any] | None = None) -> Any
     yield value
 
 
-def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallMeta, Any]:
+def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallOutcome, Any]:
     """Gather a finished stream and apply the materializer (materialized producers)."""
-    meta = CallMeta()
+    meta = CallOutcome()
     spec, _ = load_spec(box)
     (value,) = unpack(bounds, values) if bounds else ([],)
     if spec.materializer is not None and not spec.collected_default:
@@ -154,11 +151,11 @@ def collect(box: tuple, bounds: list, *values: Any) -> tuple[CallMeta, Any]:
     return place(spec, describe(meta, value), value)
 
 
-def listify(remote: Remote) -> tuple[CallMeta, list]:
+def listify(remote: Remote) -> tuple[CallOutcome, list]:
     """Turn a collection into a list once, so every batch sees the same order (a
     set of strings iterates differently in each process)."""
     items = list(remote_view(remote, fetch([remote.ref])[0]))
-    return describe(CallMeta(), items), items
+    return describe(CallOutcome(), items), items
 
 
 def read_all(slices: list) -> list:

@@ -154,7 +154,7 @@ def test_data_never_passes_through_driver(ray_session, monkeypatch):
     call outcomes, acknowledgements), never a step's data; a value with two
     consumers is published once, as one ref both read."""
     from synaflow.distributed import RayPipelineExecutor, transport
-    from synaflow.distributed.calls import CallMeta
+    from synaflow.distributed.calls import CallOutcome
 
     fetched = []
     real_get = transport.RayTransport.get
@@ -167,10 +167,10 @@ def test_data_never_passes_through_driver(ray_session, monkeypatch):
     monkeypatch.setattr(transport.RayTransport, "get", spy)
     ex = RayPipelineExecutor(rp.shared_value())
     assert ex.execute(rp.N(8)).outputs == {"both": (8 << 20, 16 << 20)}
-    assert fetched and all(isinstance(v, CallMeta) for v in fetched)
+    assert fetched and all(isinstance(v, CallOutcome) for v in fetched)
     ex = RayPipelineExecutor(rp.gen_each_sum())
     ex.execute(rp.N(40))
-    assert all(isinstance(v, (CallMeta, tuple, int, type(None))) for v in fetched)
+    assert all(isinstance(v, (CallOutcome, tuple, int, type(None))) for v in fetched)
     assert not any(isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], list)
                    for v in fetched)  # no (meta, items) pairs: items stay remote
     shared = rp.shared_value()
