@@ -129,13 +129,22 @@ def test_stopping_an_interrupted_start_finds_reparented_processes(monkeypatch):
 
     marker = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env = dict(os.environ, **{conn.START_MARKER: marker})
-    # the shell exits at once, so its sleep is re-parented away from this process
-    subprocess.run(["sh", "-c", "sleep 120 >/dev/null 2>&1 &"], env=env, check=True)
-    deadline = time.monotonic() + 5
-    while not conn._marked(marker) and time.monotonic() < deadline:
+    # the child exits at once, so the sleep it started is re-parented away from us
+    spawn = ("import subprocess; print(subprocess.Popen(['sleep', '120'], stdin=-3, stdout=-3, "
+             "stderr=-3).pid)")
+    orphan = int(subprocess.run([sys.executable, "-c", spawn], env=env, check=True,
+                                capture_output=True, text=True).stdout)
+    deadline = time.monotonic() + 10
+    while orphan not in conn._marked(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    orphans = conn._marked(marker)
-    assert orphans and not set(orphans) & set(conn._descendants())
+    orphans = [orphan]
+    try:
+        with open(f"/proc/{orphan}/environ", "rb") as f:
+            seen = conn.START_MARKER.encode() + b"=" + marker.encode() in f.read()
+    except OSError as exc:
+        seen = exc
+    assert orphan in conn._marked(marker), f"marked: {conn._marked(marker)}, environ: {seen}"
+    assert orphan not in conn._descendants()
     try:
         conn.stop_started(set(conn._descendants()), marker)
         assert [pid for pid in orphans if conn._running(pid)] == []
