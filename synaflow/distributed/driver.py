@@ -12,7 +12,6 @@ other runner.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -21,10 +20,10 @@ from ..core.types import StepMode
 from ..engine.core import RunCore
 from ..engine.effects import perform
 from ..engine import type_checks
-from ..engine.keywords import refuse_unknown
+from ..engine.options import RunnerOptions
 from ..engine.result import RunResult
 from ..engine.stall import StallGuard
-from ..engine.progress import ProgressTicker, as_dag
+from ..engine.progress import as_dag
 from . import connect as conn
 from .aio import core_class
 from .each_stage import EachStage
@@ -41,56 +40,52 @@ from .transport import LocalTransport, RayTransport
 _TICK = 0.05
 
 
+@dataclasses.dataclass(frozen=True)
+class RayOptions(RunnerOptions):
+    """The Ray runner's settings: ``RunnerOptions`` and
+
+    ``address`` (a running cluster; default: ``RAY_ADDRESS``, else an embedded local
+    Ray started and stopped around the run unless Ray is already initialised),
+    ``debug`` (``True``: in-process, no Ray; ``"serialize"``: also round-trip every
+    value through Ray's serializer), ``step_options`` (per-step Ray options for this
+    run, over the ones in the contract), ``ray_init`` (extra ``ray.init`` keyword
+    arguments), ``object_store_threshold`` (bytes, default 1 MiB: value outputs this
+    large stay in the object store and are read zero-copy; smaller ones come back
+    inline; a step's ``ray={"object_store_threshold": ...}`` overrides it, see
+    ``objects.py``), ``connect_timeout_s`` (joining a cluster fails after this long).
+    ``check_types`` is on by default in the debug modes.
+    """
+
+    check_types: bool | None = None
+    address: str | None = None
+    debug: bool | str = False
+    step_options: dict[str, dict[str, Any]] | None = None
+    ray_init: dict[str, Any] | None = None
+    object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD
+    connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S
+
+
 class RayPipelineExecutor:
     """Lower-level object behind ``ray_run``: ``execute(params)``, then ``outputs``.
 
-    Options: ``address`` (a running cluster; default: ``RAY_ADDRESS``, else an
-    embedded local Ray started and stopped around the run unless Ray is already
-    initialised), ``debug`` (``True``: in-process, no Ray; ``"serialize"``: also
-    round-trip every value through Ray's serializer), ``step_options`` (per-step
-    Ray options for this run, over the ones in the contract), ``ray_init`` (extra
-    ``ray.init`` keyword arguments), ``stall_timeout``/``grace`` as in ``run``,
-    ``object_store_threshold`` (bytes, default 1 MiB: value outputs this large stay
-    in the object store and are read zero-copy; smaller ones come back inline; a
-    step's ``ray={"object_store_threshold": ...}`` overrides it, see ``objects.py``),
-    ``check_types`` (check every value a step returns against its declared type, as
-    in ``run``; on by default in the debug modes).
+    Settings: a ``RayOptions`` object, or its fields as keywords.
     """
 
-    def __init__(self, dag: Any, *, overrides: Any = None,
-                 resource_factories: dict[str, Any] | None = None,
-                 address: str | None = None, debug: bool | str = False,
-                 step_options: dict[str, dict[str, Any]] | None = None,
-                 ray_init: dict[str, Any] | None = None, stall_timeout: float | None = None,
-                 grace: float = 0.5, clock: Callable[[], float] = time.monotonic,
-                 object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD,
-                 progress: Callable[[Any], None] | None = None,
-                 connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S,
-                 check_types: bool | None = None, slice_spec: Any = None,
-                 **unknown: Any) -> None:
-        refuse_unknown("RayPipelineExecutor()", unknown, RayPipelineExecutor.__init__)
+    def __init__(self, dag: Any, options: RayOptions | None = None, **keywords: Any) -> None:
+        o = RayOptions.build("RayPipelineExecutor()", options, keywords)
         self.dag = as_dag(dag)
-        if type_checks.resolve(check_types, default=debug in (True, "serialize")):
+        if type_checks.resolve(o.check_types, default=o.debug in (True, "serialize")):
             self.dag = type_checks.checked_dag(self.dag)
-        self.progress = progress
-        if isinstance(connect_timeout_s, bool) or not isinstance(connect_timeout_s, (int, float)) \
-                or connect_timeout_s <= 0:
+        timeout = o.connect_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"connect_timeout_s must be a number of seconds > 0, got "
-                             f"{connect_timeout_s!r}")
-        self.connect_timeout_s = float(connect_timeout_s)
-        self.object_store_threshold = check_threshold(object_store_threshold, self.dag.name)
-        if debug not in (False, True, "serialize"):
-            raise ValueError(f"debug must be False, True or 'serialize', got {debug!r}")
-        self.overrides = overrides
-        self.resource_factories = resource_factories
-        self.address = address
-        self.debug = debug
-        self.ray_init = ray_init
-        self.step_options = conn.merged_options(self.dag, step_options)
-        self.stall_timeout = stall_timeout
-        self.grace = grace
-        self.clock = clock
-        self.slice_spec = slice_spec
+                             f"{timeout!r}")
+        threshold = check_threshold(o.object_store_threshold, self.dag.name)
+        if o.debug not in (False, True, "serialize"):
+            raise ValueError(f"debug must be False, True or 'serialize', got {o.debug!r}")
+        self.options = dataclasses.replace(o, connect_timeout_s=float(timeout),
+                                           object_store_threshold=threshold)
+        self.step_options = conn.merged_options(self.dag, o.step_options)
         self.result: RunResult | None = None
         self._values: Mapping[str, Any] = {}
         # Largest number of items that waited in each producer's hand-off (emitted,
@@ -108,30 +103,26 @@ class RayPipelineExecutor:
         return self._values
 
     def execute(self, params: Any) -> RunResult:
+        o = self.options
         # An async pipeline's observers and error materializers are awaited on the loop.
-        core = core_class(self.dag)(self.dag, params, self.overrides, clock=self.clock,
-                                    resource_factories=self.resource_factories,
-                                    shape=defer_shape, slice_spec=self.slice_spec)
+        core = o.core(self.dag, params, core_class(self.dag), shape=defer_shape)
         started = False
-        if self.debug:
-            transport: Any = LocalTransport(serialize=self.debug == "serialize",
+        if o.debug:
+            transport: Any = LocalTransport(serialize=o.debug == "serialize",
                                             pipeline=self.dag.name)
         else:
-            started = conn.connect(self.address, self.ray_init, self.connect_timeout_s)
+            started = conn.connect(o.address, o.ray_init, o.connect_timeout_s)
             transport = RayTransport(pipeline=self.dag.name)
         try:
-            if self.debug != True:  # noqa: E712 - plain debug mode never serialises
+            if o.debug != True:  # noqa: E712 - plain debug mode never serialises
                 check_importable(self.dag.name, conn.check_serialisable(core),
-                                 self.step_options, on_ray=not self.debug,
-                                 job_env=(self.ray_init or {}).get("runtime_env"))
-            if not self.debug and any(map(conn.demand, self.step_options.values())):
+                                 self.step_options, on_ray=not o.debug,
+                                 job_env=(o.ray_init or {}).get("runtime_env"))
+            if not o.debug and any(map(conn.demand, self.step_options.values())):
                 # a step no node can run would wait forever (asking costs a round trip)
                 conn.check_resources(self.dag.name, self.step_options, transport.nodes())
-            guard = StallGuard(clock=self.clock, grace=self.grace,
-                               stall_timeout=self.stall_timeout)
-            run = _RayRun(core, transport, guard, self.step_options,
-                          threshold=self.object_store_threshold,
-                          progress=ProgressTicker(core, self.progress))
+            run = _RayRun(core, transport, o.guard(), self.step_options,
+                          threshold=o.object_store_threshold, progress=o.ticker(core))
             self.result = None
             try:
                 self.result = run.run()
@@ -392,8 +383,8 @@ def ray_run(pipeline_or_dag: Any, params: Any, overrides: Any = None, **options:
             ) -> RunResult:
     """Run a pipeline (or its Dag) on Ray and return the same ``RunResult`` as ``run``.
 
-    See ``RayPipelineExecutor`` for the options (``address``, ``debug``,
-    ``step_options``, ``ray_init``, ``stall_timeout``, ``object_store_threshold``).
+    See ``RayOptions`` for the options (``address``, ``debug``, ``step_options``,
+    ``ray_init``, ``stall_timeout``, ``object_store_threshold``...).
     """
-    refuse_unknown("ray_run()", options, RayPipelineExecutor.__init__)
-    return RayPipelineExecutor(pipeline_or_dag, overrides=overrides, **options).execute(params)
+    settings = RayOptions.from_call("ray_run()", overrides, options)
+    return RayPipelineExecutor(pipeline_or_dag, settings).execute(params)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
 __all__ = ["accepted_keywords", "refuse_unknown"]
@@ -21,11 +21,13 @@ def accepted_keywords(fn: Callable[..., Any]) -> list[str]:
             if p.kind in kinds and name not in ("self", "dag", "pipeline_or_dag", "params")]
 
 
-def refuse_unknown(entry: str, given: Mapping[str, Any], fn: Callable[..., Any]) -> None:
-    """TypeError if ``given`` has a keyword that ``fn`` does not take."""
+def refuse_unknown(entry: str, given: Mapping[str, Any],
+                   accepted: Callable[..., Any] | Iterable[str]) -> None:
+    """TypeError if ``given`` has a keyword that ``accepted`` (a function, or the
+    names themselves) does not take."""
     if not given:
         return
-    valid = accepted_keywords(fn)
+    valid = accepted_keywords(accepted) if callable(accepted) else list(accepted)
     for name in given:
         if name in valid:
             continue

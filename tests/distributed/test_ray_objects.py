@@ -197,7 +197,7 @@ def test_threshold_option_is_validated():
     assert op.sizes(object_store_threshold="4MiB").to_dict()["steps"]["array"][
         "ray_options"] == {"object_store_threshold": 4 << 20}
     assert RayPipelineExecutor(op.sizes(), object_store_threshold="2MiB",
-                               debug=True).object_store_threshold == 2 << 20
+                               debug=True).options.object_store_threshold == 2 << 20
 
 
 @pytest.mark.parametrize("kind, producer, reader, kept", [

@@ -70,3 +70,59 @@ def test_ray_runner_calls_progress():
     seen = []
     ray_debug(PIPE, P(), progress=seen.append)
     assert seen and seen[0].dag.name == "kw"
+
+
+# -- one frozen options object per executor (issue 27, item 4) ----------------------------
+def options_classes():
+    from synaflow.distributed.driver import RayOptions, RayPipelineExecutor
+    from synaflow.engine.options import RunnerOptions
+    from synaflow.execution.sync_engine.executor import SyncOptions
+
+    return [(PipelineExecutor, SyncOptions, {}),
+            (AsyncPipelineExecutor, RunnerOptions, {}),
+            (RayPipelineExecutor, RayOptions, {"debug": True})]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["sync", "async", "ray"])
+def test_executor_holds_one_frozen_options_object(index):
+    import dataclasses
+
+    executor_class, options_class, extra = options_classes()[index]
+    ex = executor_class(PIPE, stall_timeout=7.0, grace=0.25, **extra)
+    assert type(ex.options) is options_class
+    assert (ex.options.stall_timeout, ex.options.grace) == (7.0, 0.25)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ex.options.grace = 1.0  # type: ignore[misc]
+    # an options object, with keywords replacing its fields
+    given = options_class(stall_timeout=3.0, **extra)
+    ex = executor_class(PIPE, given, grace=0.125)
+    assert (ex.options.stall_timeout, ex.options.grace) == (3.0, 0.125)
+    assert given.grace == 0.5  # the caller's object is not changed
+
+
+@pytest.mark.parametrize("index", range(3), ids=["sync", "async", "ray"])
+def test_options_of_another_runner_are_refused(index):
+    executor_class, _, extra = options_classes()[index]
+    with pytest.raises(TypeError, match=r"options must be a \w+Options, found dict"):
+        executor_class(PIPE, {"grace": 1.0}, **extra)
+
+
+def test_run_functions_take_an_options_object():
+    from synaflow.distributed import ray_run
+    from synaflow.distributed.driver import RayOptions
+    from synaflow.engine.options import RunnerOptions
+    from synaflow.execution.sync_engine.executor import SyncOptions
+
+    assert run(PIPE, P(5), options=SyncOptions(grace=0.1)).outputs == {"double": 10}
+    assert asyncio.run(async_run(PIPE, P(5), options=RunnerOptions(grace=0.1))
+                       ).outputs == {"double": 10}
+    assert ray_run(PIPE, P(5), options=RayOptions(debug=True)).outputs == {"double": 10}
+    # check_types from the object is applied: a step returning the wrong type fails
+    def wrong(n: int) -> int:
+        return str(n)  # type: ignore[return-value]
+
+    bad = pipeline(name="bad", params=P, steps=[step("wrong", fn=wrong)])
+    assert run(bad, P(1)).steps["wrong"].status == "ok"
+    result = run(bad, P(1), options=SyncOptions(check_types=True))
+    assert result.steps["wrong"].status == "error"
+    assert result.steps["wrong"].errors == 1

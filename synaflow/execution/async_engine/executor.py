@@ -19,57 +19,50 @@ behaviour.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any, Callable
 
 from ...core.exceptions import FanoutStreamClosedError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform_async
 from ...engine import type_checks
-from ...engine.keywords import refuse_unknown
+from ...engine.options import RunnerOptions
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..async_steps import AsyncLocalStep
-from ...engine.progress import ProgressTicker, as_dag
-from ..sync_engine.executor import PipelineExecutor
+from ...engine.progress import as_dag
+from ..sync_engine.executor import PipelineExecutor, SyncOptions
 
 _TICK = 0.05
 
 
 class AsyncPipelineExecutor:
-    """Lower-level object behind ``async_run``: ``await execute(params)``, then ``outputs``."""
+    """Lower-level object behind ``async_run``: ``await execute(params)``, then ``outputs``.
 
-    def __init__(self, dag: Any, *, overrides: Any = None,
-                 resource_factories: dict[str, Any] | None = None,
-                 stall_timeout: float | None = None, grace: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[Any], None] | None = None, check_types: bool = False,
-                 slice_spec: Any = None, **unknown: Any) -> None:
-        refuse_unknown("AsyncPipelineExecutor()", unknown, AsyncPipelineExecutor.__init__)
+    Settings: a ``RunnerOptions`` object, or its fields as keywords."""
+
+    def __init__(self, dag: Any, options: RunnerOptions | None = None,
+                 **keywords: Any) -> None:
+        self.options = RunnerOptions.build("AsyncPipelineExecutor()", options, keywords)
         self.dag = as_dag(dag)
-        if type_checks.resolve(check_types):
+        if type_checks.resolve(self.options.check_types):
             self.dag = type_checks.checked_dag(self.dag)
-        self.options = dict(overrides=overrides, resource_factories=resource_factories,
-                            stall_timeout=stall_timeout, grace=grace, clock=clock,
-                            progress=progress, slice_spec=slice_spec)
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
     async def execute(self, params: Any) -> RunResult:
         if not self.dag.requires_async_runner:
-            executor = PipelineExecutor(self.dag, **self.options)
+            # (the Dag is checked already, when check_types asked for it)
+            executor = PipelineExecutor(self.dag, SyncOptions(**{**self.options.settings(),
+                                                                 "check_types": False}))
             try:
                 self.result = await asyncio.to_thread(executor.execute, params)
             finally:
                 self.outputs = executor.outputs
             return self.result
-        o = self.options
-        core = RunCore(self.dag, params, o["overrides"], clock=o["clock"],
-                       resource_factories=o["resource_factories"], slice_spec=o["slice_spec"])
-        guard = StallGuard(clock=o["clock"], grace=o["grace"], stall_timeout=o["stall_timeout"])
+        options = self.options
+        core = options.core(self.dag, params)
         try:
-            self.result = await _AsyncRun(core, guard,
-                                          ProgressTicker(core, o["progress"])).run()
+            self.result = await _AsyncRun(core, options.guard(), options.ticker(core)).run()
         finally:
             self.outputs = core.values
         return self.result
@@ -165,5 +158,5 @@ async def async_run(dag: Any, params: Any, overrides: Any = None, **options: Any
 
     Works for async pipelines and for plain synchronous ones (run off the event loop).
     """
-    refuse_unknown("async_run()", options, AsyncPipelineExecutor.__init__)
-    return await AsyncPipelineExecutor(dag, overrides=overrides, **options).execute(params)
+    settings = RunnerOptions.from_call("async_run()", overrides, options)
+    return await AsyncPipelineExecutor(dag, settings).execute(params)

@@ -15,17 +15,17 @@ chain before the next is produced. The rules come from ``synaflow.engine``.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
-import time
 from typing import Any, Callable
 
 from ...core.exceptions import FanoutStreamClosedError, RunnerMismatchError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform
 from ...engine import type_checks
-from ...engine.keywords import refuse_unknown
-from ...engine.progress import ProgressTicker, as_dag
+from ...engine.options import RunnerOptions
+from ...engine.progress import as_dag
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..local_steps import LocalStep
@@ -33,56 +33,43 @@ from ..local_steps import LocalStep
 _TICK = 0.05
 
 
+@dataclasses.dataclass(frozen=True)
+class SyncOptions(RunnerOptions):
+    """``RunnerOptions`` and 0.32.4's three ``worker_shutdown_*`` keywords, which are
+    accepted and are no-ops here (docs/compatibility.md)."""
+
+    worker_shutdown_poll_seconds: float = 0.5
+    worker_shutdown_log_every_seconds: float = 60.0
+    worker_shutdown_log_grace_seconds: float = 2.0
+
+
 class PipelineExecutor:
     """Lower-level object behind ``run``: ``execute(params)`` then read ``outputs``.
 
-    ``resource_factories`` default to the Dag's own (0.32.4 defaulted to none).
-    ``stall_timeout`` (seconds, off by default) also fails runs where nothing
-    progresses; a deadlock (every step waiting) is always reported after ``grace``.
-    ``progress``, if given, is called as ``progress(core)`` about every 0.1 s while
-    the run waits (the CLI's live display reads the ``RunCore`` trackers).
-    ``check_types=True`` checks every value and item a step returns against its
-    declared return type (``synaflow.engine.type_checks``). ``slice_spec`` runs only
-    part of the contract (``synaflow.export.run_slice`` makes it).
+    Settings: a ``SyncOptions`` object, or its fields as keywords (see
+    ``RunnerOptions``: ``overrides``, ``resource_factories`` (default: the Dag's own;
+    0.32.4 defaulted to none), ``stall_timeout``, ``grace``, ``clock``, ``progress``
+    (the CLI's live display reads the ``RunCore`` trackers), ``check_types``,
+    ``slice_spec``); any other keyword is refused.
     """
 
-    def __init__(self, dag: Any, *, overrides: Any = None,
-                 resource_factories: dict[str, Any] | None = None,
-                 stall_timeout: float | None = None, grace: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic,
-                 progress: Callable[[Any], None] | None = None,
-                 worker_shutdown_poll_seconds: float = 0.5,
-                 worker_shutdown_log_every_seconds: float = 60.0,
-                 worker_shutdown_log_grace_seconds: float = 2.0,
-                 check_types: bool = False, slice_spec: Any = None,
-                 **unknown: Any) -> None:
-        # The three worker_shutdown_* keywords are 0.32.4's: accepted, and no-ops here
-        # (docs/compatibility.md); any other keyword is refused.
-        refuse_unknown("PipelineExecutor()", unknown, PipelineExecutor.__init__)
+    def __init__(self, dag: Any, options: SyncOptions | None = None, **keywords: Any) -> None:
+        self.options = SyncOptions.build("PipelineExecutor()", options, keywords)
         self.dag = as_dag(dag)
-        if type_checks.resolve(check_types):
+        if type_checks.resolve(self.options.check_types):
             self.dag = type_checks.checked_dag(self.dag)
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
                 f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types, so it "
                 "must be executed with async_run(): use `await async_run(...)` (or "
                 "AsyncPipelineExecutor) instead of run()")
-        self.overrides = overrides
-        self.resource_factories = resource_factories
-        self.stall_timeout = stall_timeout
-        self.grace = grace
-        self.clock = clock
-        self.progress = progress
-        self.slice_spec = slice_spec
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 
     def execute(self, params: Any) -> RunResult:
-        core = RunCore(self.dag, params, self.overrides, clock=self.clock,
-                       resource_factories=self.resource_factories, slice_spec=self.slice_spec)
-        run = _SyncRun(core, StallGuard(clock=self.clock, grace=self.grace,
-                                        stall_timeout=self.stall_timeout),
-                       progress=ProgressTicker(core, self.progress))
+        options = self.options
+        core = options.core(self.dag, params)
+        run = _SyncRun(core, options.guard(), progress=options.ticker(core))
         try:
             self.result = run.run()
         finally:
@@ -193,5 +180,5 @@ def run(dag: Any, params: Any, overrides: Any = None, **options: Any) -> RunResu
     failures, ``StallError``) are raised; step failures under ``OnError.CONTINUE`` are
     reported to error materializers and show in ``RunResult.status``/``steps``.
     """
-    refuse_unknown("run()", options, PipelineExecutor.__init__)
-    return PipelineExecutor(dag, overrides=overrides, **options).execute(params)
+    settings = SyncOptions.from_call("run()", overrides, options)
+    return PipelineExecutor(dag, settings).execute(params)
