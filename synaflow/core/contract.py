@@ -10,9 +10,14 @@ step settings 0.32.4 did not have (``max_in_flight_bytes``, ``ray_options``).
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
+from pydantic import BaseModel, ConfigDict, PositiveInt, create_model
+
+from .frozen import FrozenDict
+from .records import ConsumerContract, OutputContract, PublishPlan
+from .types import OnError, StepMode
 
 CONTRACT_VERSION = 1
 
@@ -60,44 +65,158 @@ class BindingModel(_Model):
     declared_type_ref: Optional[CallableRef] = None
 
 
-class StepContract(_Model):
-    """One step. Keys and their order follow SynaFlow 0.32.4, then the additions."""
+@dataclass(frozen=True)
+class Key:
+    """One key of a step's contract: its JSON type, how ``to_dict`` writes it from a
+    ``DagNode`` (``dump``; ``OMIT`` leaves an optional key out), and the ``DagNode``
+    fields ``from_dict`` reads back from it (``load``; None for keys the loader
+    resolves itself, from imported functions: ``_RESOLVED``)."""
 
-    deps: dict[str, str]
-    output: str
-    fn: Optional[str]
-    on_error: Literal["continue", "stop"]
-    mode: Literal["each", "all"]
-    materializer: Optional[str]
-    error_materializer: Optional[str]
-    each_mode_deps: list[str]
-    pipeline: str
-    parent_pipeline: Optional[str]
-    max_in_flight: int
-    needs_materialize_reasons: Optional[list[str]] = None
-    observers: Optional[list[ObserverEntry]] = None
-    dataset_param_names: Optional[dict[str, str]] = None
-    error_threshold_absolute: Optional[int] = None
-    error_threshold_pct: Optional[float] = None
-    output_contract: OutputContractModel
-    consumer_contracts: Optional[list[ConsumerContractModel]] = None
-    publish_plan: PublishPlanModel
-    fn_kind: Literal["sync", "sync_generator", "async", "async_generator"]
-    async_stream_deps: Optional[list[str]] = None
-    pipeline_scope: str
-    step_index_in_scope: int
-    step_total_in_scope: int
-    materialized_deps: list[str]
-    fn_ref: Optional[str]
-    bindings: list[BindingModel]
-    materializer_ref: Optional[CallableRef] = None
-    error_materializer_ref: Optional[CallableRef] = None
-    force_materialize: Optional[bool] = None
-    exported: Optional[bool] = None
-    is_adapter: Optional[bool] = None
-    max_in_flight_bytes: Optional[PositiveInt] = None
-    ray_options: Optional[dict[str, Any]] = None
-    description: Optional[str] = None
+    name: str
+    annotation: Any
+    dump: Callable[[Any], Any]
+    load: Callable[[Any], dict[str, Any]] | None = None
+    optional: bool = False
+
+
+OMIT = object()
+
+
+def _same(attr: str, annotation: Any, *, out: Callable[[Any], Any] = lambda v: v,
+          back: Callable[[Any], Any] = lambda v: v) -> Key:
+    """A key holding one DagNode field, converted on the way out and back."""
+    return Key(attr, annotation, lambda node: out(getattr(node, attr)),
+               lambda value: {attr: back(value)})
+
+
+def _unless(attr: str, annotation: Any, empty: Callable[[Any], bool], *,
+            out: Callable[[Any], Any] = lambda v: v,
+            back: Callable[[Any], Any] = lambda v: v) -> Key:
+    """An optional key, left out when ``empty(field)``; reads back ``back(None)`` then."""
+    def dump(node: Any) -> Any:
+        value = getattr(node, attr)
+        return OMIT if empty(value) else out(value)
+    return Key(attr, Optional[annotation], dump, lambda value: {attr: back(value)},
+               optional=True)
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _is_empty(value: Any) -> bool:
+    return not value
+
+
+def _resolved(name: str, annotation: Any, dump: Callable[[Any], Any], *,
+              optional: bool = False) -> Key:
+    """A key written for readers and other processes; the loader rebuilds the fields
+    behind it from imported functions (``contract_load``)."""
+    if optional:
+        annotation = Optional[annotation]
+    return Key(name, annotation, dump, None, optional)
+
+
+def _tuple(value: Any) -> tuple:
+    return tuple(value or ())
+
+
+def _frozen(value: Any) -> Any:
+    return FrozenDict(value or {})
+
+
+def _enum(cls: type) -> Callable[[Any], Any]:
+    return lambda value: cls(value)
+
+
+def _record(cls: type) -> Callable[[Any], Any]:
+    return lambda value: cls(**value)
+
+
+def _flag(attr: str) -> Key:
+    return _unless(attr, bool, _is_empty, out=lambda v: True, back=bool)
+
+
+def _reasons(node: Any) -> Any:
+    return list(node.materialize_reasons) if node.materialize_output else OMIT
+
+
+def _consumers(value: Any) -> dict[str, Any]:
+    contracts = tuple(ConsumerContract(**c) for c in value or ())
+    return {"consumer_contracts": contracts,
+            "consumers": tuple(c.consumer_name for c in contracts)}
+
+
+def _or_omit(value: Any) -> Any:
+    return OMIT if value is None else value
+
+
+def _type_names(node: Any) -> dict[str, str]:
+    _, _, type_name = _names()
+    return {k: type_name(v) for k, v in node.deps.items()}
+
+
+def _ref_of(attr: str) -> Callable[[Any], Any]:
+    return lambda node: _or_omit(_spec(getattr(node, attr)))
+
+
+def _name_of(attr: str) -> Callable[[Any], Any]:
+    return lambda node: _names()[0](getattr(node, attr))
+
+
+# Keys and their order follow SynaFlow 0.32.4 (up to step_total_in_scope), then the
+# additions: the one definition of a step's contract. ``StepContract`` (the pydantic
+# model), ``step_to_dict`` and ``contract_load``'s reading of a step derive from it.
+STEP_KEYS: tuple[Key, ...] = (
+    _resolved("deps", dict[str, str], _type_names),
+    _resolved("output", str, lambda node: _names()[2](node.output)),
+    _resolved("fn", Optional[str], _name_of("fn")),
+    _same("on_error", Literal["continue", "stop"], out=lambda v: v.value, back=_enum(OnError)),
+    _same("mode", Literal["each", "all"], out=lambda v: v.value, back=_enum(StepMode)),
+    _resolved("materializer", Optional[str], _name_of("materializer")),
+    _resolved("error_materializer", Optional[str], _name_of("error_materializer")),
+    _same("each_mode_deps", list[str], out=list, back=tuple),
+    _same("pipeline", str),
+    _same("parent_pipeline", Optional[str]),
+    _same("max_in_flight", int),
+    Key("needs_materialize_reasons", Optional[list[str]], _reasons,
+        lambda v: {"materialize_output": bool(v), "materialize_reasons": _tuple(v)}, True),
+    _resolved("observers", list[ObserverEntry],
+              lambda node: _observers(node.observers) if node.observers else OMIT,
+              optional=True),
+    _unless("dataset_param_names", dict[str, str], _is_empty, out=dict, back=_frozen),
+    _unless("error_threshold_absolute", int, _is_none),
+    _unless("error_threshold_pct", float, _is_none),
+    _same("output_contract", OutputContractModel, out=lambda v: _slots(v),
+          back=_record(OutputContract)),
+    Key("consumer_contracts", Optional[list[ConsumerContractModel]],
+        lambda node: [_slots(c) for c in node.consumer_contracts]
+        if node.consumer_contracts else OMIT, _consumers, True),
+    _same("publish_plan", PublishPlanModel, out=lambda v: _slots(v),
+          back=_record(PublishPlan)),
+    _same("fn_kind", Literal["sync", "sync_generator", "async", "async_generator"]),
+    _unless("async_stream_deps", list[str], _is_empty, out=list, back=_tuple),
+    _same("pipeline_scope", str),
+    _same("step_index_in_scope", int),
+    _same("step_total_in_scope", int),
+    _same("materialized_deps", list[str], out=list, back=tuple),
+    _resolved("fn_ref", Optional[str], lambda node: _names()[1](node.fn)),
+    _resolved("bindings", list[BindingModel], lambda node: [_binding(b) for b in node.bindings]),
+    _resolved("materializer_ref", CallableRef, _ref_of("materializer"), optional=True),
+    _resolved("error_materializer_ref", CallableRef, _ref_of("error_materializer"),
+              optional=True),
+    _flag("force_materialize"),
+    _flag("exported"),
+    _flag("is_adapter"),
+    _unless("max_in_flight_bytes", PositiveInt, _is_none),
+    _unless("ray_options", dict[str, Any], _is_empty, out=dict, back=_frozen),
+    _unless("description", str, _is_empty, back=lambda v: v or ""),
+)
+
+StepContract = create_model(
+    "StepContract", __base__=_Model, __module__=__name__,
+    **{k.name: (k.annotation, None if k.optional else ...) for k in STEP_KEYS})
+StepContract.__doc__ = "One step. Keys and their order follow SynaFlow 0.32.4, then the additions."
 
 
 class DagContract(_Model):
@@ -163,57 +282,13 @@ def _binding(b: Any) -> dict[str, Any]:
 
 
 def step_to_dict(node: Any) -> dict[str, Any]:
-    callable_name, qualified_ref, type_name = _names()
-    kw: dict[str, Any] = dict(
-        deps={k: type_name(v) for k, v in node.deps.items()},
-        output=type_name(node.output), fn=callable_name(node.fn),
-        on_error=node.on_error.value, mode=node.mode.value,
-        materializer=callable_name(node.materializer),
-        error_materializer=callable_name(node.error_materializer),
-        each_mode_deps=list(node.each_mode_deps), pipeline=node.pipeline,
-        parent_pipeline=node.parent_pipeline, max_in_flight=node.max_in_flight)
-    _optional(kw, node)
-    kw.update(output_contract=_slots(node.output_contract), publish_plan=_slots(node.publish_plan),
-              fn_kind=node.fn_kind, pipeline_scope=node.pipeline_scope,
-              step_index_in_scope=node.step_index_in_scope,
-              step_total_in_scope=node.step_total_in_scope,
-              materialized_deps=list(node.materialized_deps), fn_ref=qualified_ref(node.fn),
-              bindings=[_binding(b) for b in node.bindings])
-    _additions(kw, node)
-    return kw
-
-
-def _optional(kw: dict[str, Any], node: Any) -> None:
-    if node.materialize_output:
-        kw["needs_materialize_reasons"] = list(node.materialize_reasons)
-    if node.observers:
-        kw["observers"] = _observers(node.observers)
-    if node.dataset_param_names:
-        kw["dataset_param_names"] = dict(node.dataset_param_names)
-    if node.error_threshold_absolute is not None:
-        kw["error_threshold_absolute"] = node.error_threshold_absolute
-    if node.error_threshold_pct is not None:
-        kw["error_threshold_pct"] = node.error_threshold_pct
-    if node.consumer_contracts:
-        kw["consumer_contracts"] = [_slots(c) for c in node.consumer_contracts]
-    if node.async_stream_deps:
-        kw["async_stream_deps"] = list(node.async_stream_deps)
-
-
-def _additions(kw: dict[str, Any], node: Any) -> None:
-    for key, value in (("materializer_ref", _spec(node.materializer)),
-                       ("error_materializer_ref", _spec(node.error_materializer))):
-        if value is not None:
-            kw[key] = value
-    for flag in ("force_materialize", "exported", "is_adapter"):
-        if getattr(node, flag):
-            kw[flag] = True
-    if node.max_in_flight_bytes is not None:
-        kw["max_in_flight_bytes"] = node.max_in_flight_bytes
-    if node.ray_options:
-        kw["ray_options"] = dict(node.ray_options)
-    if node.description:
-        kw["description"] = node.description
+    """A step's contract entry (``STEP_KEYS`` in order, optional keys left out when empty)."""
+    out = {}
+    for key in STEP_KEYS:
+        value = key.dump(node)
+        if value is not OMIT:
+            out[key.name] = value
+    return out
 
 
 def _slots(obj: Any) -> dict[str, Any]:

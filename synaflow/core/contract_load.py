@@ -11,11 +11,11 @@ import importlib
 import json
 from typing import Any
 
-from .dag import Binding, ConsumerContract, Dag, DagNode, OutputContract, PublishPlan
+from .dag import Binding, Dag, DagNode
 from .exceptions import ContractLoadError
 from .frozen import FrozenDict
 from .observers import ResolvedObserver
-from .types import OnError, StepMode
+from .types import StepMode
 
 
 def import_ref(ref: str, *, what: str) -> Any:
@@ -110,48 +110,36 @@ def _observers(entries: list | None, pipeline: str, step: str | None) -> tuple:
 
 def _node(pipeline: str, name: str, e: dict[str, Any], params: dict, factories: dict,
           done: dict[str, DagNode]) -> DagNode:
+    """One step back from its entry: the fields ``contract.STEP_KEYS`` read back, then
+    those resolved from the imported function (its output type, its bindings' types),
+    its materializers and its observers."""
+    from .contract import STEP_KEYS
     from .scoped import scoped_fn
     from .signatures import each_output_type, function_hints, output_annotation
 
+    fields: dict[str, Any] = {}
+    for key in STEP_KEYS:
+        if key.load is not None:
+            fields.update(key.load(e.get(key.name)))
     where = f"pipeline '{pipeline}', step '{name}'"
     fn = import_ref(_require(e["fn_ref"], what=f"{where}: function", name=e["fn"]),
                     what=f"{where}: function")
     hints = function_hints(fn, pipeline=pipeline, step=name)
-    mode = StepMode(e["mode"])
     out = output_annotation(fn, hints)
-    output = each_output_type(out, pipeline=pipeline, step=name) if mode is StepMode.EACH \
-        else out
+    output = each_output_type(out, pipeline=pipeline, step=name) \
+        if fields["mode"] is StepMode.EACH else out
     bindings = tuple(_binding(b, hints, where) for b in e["bindings"])
     deps: dict[str, Any] = {}
     for b in bindings:
         deps.setdefault(b.producer, b.declared_type)
     return DagNode(
-        name=name, deps=FrozenDict(deps), output=output,
+        name=name, deps=FrozenDict(deps), output=output, bindings=bindings,
         fn=scoped_fn(fn, bindings, included=e.get("parent_pipeline") is not None
                      and not e.get("is_adapter")),
-        on_error=OnError(e["on_error"]), mode=mode, each_mode_deps=tuple(e["each_mode_deps"]),
-        dataset_param_names=FrozenDict(e.get("dataset_param_names") or {}), bindings=bindings,
         materializer=_materializer(e, "materializer", where),
         error_materializer=_materializer(e, "error_materializer", where),
-        materialize_output=bool(e.get("needs_materialize_reasons")),
-        materialize_reasons=tuple(e.get("needs_materialize_reasons") or ()),
-        materialized_deps=tuple(e["materialized_deps"]),
-        default_materializer=_is_default(e), force_materialize=bool(e.get("force_materialize")),
-        pipeline=e["pipeline"], parent_pipeline=e["parent_pipeline"],
-        observers=_observers(e.get("observers"), pipeline, name),
-        max_in_flight=e["max_in_flight"],
-        error_threshold_absolute=e.get("error_threshold_absolute"),
-        error_threshold_pct=e.get("error_threshold_pct"),
-        output_contract=OutputContract(**e["output_contract"]),
-        consumer_contracts=tuple(ConsumerContract(**c) for c in e.get("consumer_contracts") or ()),
-        publish_plan=PublishPlan(**e["publish_plan"]), fn_kind=e["fn_kind"],
-        async_stream_deps=tuple(e.get("async_stream_deps") or ()),
-        pipeline_scope=e["pipeline_scope"], step_index_in_scope=e["step_index_in_scope"],
-        step_total_in_scope=e["step_total_in_scope"],
-        consumers=tuple(c["consumer_name"] for c in e.get("consumer_contracts") or ()),
-        is_adapter=bool(e.get("is_adapter")), exported=bool(e.get("exported")),
-        ray_options=FrozenDict(e.get("ray_options") or {}), description=e.get("description", ""),
-        max_in_flight_bytes=e.get("max_in_flight_bytes"))
+        default_materializer=_is_default(e),
+        observers=_observers(e.get("observers"), pipeline, name), **fields)
 
 
 def _binding(b: dict[str, Any], hints: dict[str, Any], where: str) -> Binding:
