@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .build_state import BuildNode
 from .constants import SCOPE_SEPARATOR
 from .dag import Dag, DagNode
 from .default_materializers import (log_error_materializer_factory,
@@ -148,16 +149,16 @@ def _check_names(flat: list[FlatStep], params: dict, resources: dict, root: str)
 
 
 def _wire(flat: list[FlatStep], params: dict, resources: dict, root: str,
-          pipeline_materializer: Any = None) -> dict[str, dict]:
+          pipeline_materializer: Any = None) -> dict[str, BuildNode]:
     table = Produced.start(params, resources)
-    nodes: dict[str, dict] = {}
+    nodes: dict[str, BuildNode] = {}
     delivers: dict[str, Any] = {}
     reads = {f.name: parameters(f.fn) if f.bindings is None
              else [b.producer for b in f.bindings] for f in flat}
     for i, f in enumerate(flat):
         later = {g.name: reads[g.name] for g in flat[i + 1:]}
         node = _wire_one(f, table, root, delivers, later)
-        table.add(f.name, node["output"], "step")
+        table.add(f.name, node.output, "step")
         raw = f.materializer if f.materializer is not None else pipeline_materializer
         hook = getattr(raw, "__synaflow_delivers__", None)
         if hook is not None:
@@ -213,14 +214,13 @@ def _wire_one(f: FlatStep, table: Produced, root: str, delivers: dict[str, Any],
     output = each_output_type(declared_out, pipeline=root, step=f.name) \
         if mode is StepMode.EACH else declared_out
     _check_thresholds(f, mode, root)
-    return dict(name=f.name, flat=f, fn=f.fn, bindings=bindings, each=each, mode=mode,
-                delivered=delivered,
-                output=output, consumers=[], force_materialize=bool(f.force_materialize),
-                max_in_flight=f.max_in_flight, fn_kind=fn_kind(f.fn),
-                max_in_flight_bytes=byte_bound,
-                producer_types={b.producer: table.types[b.producer] for b in bindings},
-                step_producers=[b.producer for b in bindings
-                                if table.kinds.get(b.producer) == "step"])
+    return BuildNode(name=f.name, flat=f, fn=f.fn, bindings=bindings, each=each, mode=mode,
+                     delivered=delivered, output=output, consumers=[],
+                     force_materialize=bool(f.force_materialize),
+                     max_in_flight=f.max_in_flight, fn_kind=fn_kind(f.fn),
+                     max_in_flight_bytes=byte_bound,
+                     step_producers=[b.producer for b in bindings
+                                     if table.kinds.get(b.producer) == "step"])
 
 
 def _check_thresholds(f: FlatStep, mode: StepMode, root: str) -> None:
@@ -232,17 +232,17 @@ def _check_thresholds(f: FlatStep, mode: StepMode, root: str) -> None:
             fix="remove error_threshold_* or let the step consume items one by one")
 
 
-def _link_consumers(nodes: dict[str, dict]) -> None:
+def _link_consumers(nodes: dict[str, BuildNode]) -> None:
     for name, node in nodes.items():
-        for producer in dict.fromkeys(node["step_producers"]):
-            nodes[producer]["consumers"].append(name)
+        for producer in dict.fromkeys(node.step_producers):
+            nodes[producer].consumers.append(name)
 
 
-def _runner_flags(nodes: dict[str, dict], root: str) -> tuple[bool, bool]:
-    types = [n["output"] for n in nodes.values()]
-    types += [b.declared_type for n in nodes.values() for b in n["bindings"]]
+def _runner_flags(nodes: dict[str, BuildNode], root: str) -> tuple[bool, bool]:
+    types = [n.output for n in nodes.values()]
+    types += [b.declared_type for n in nodes.values() for b in n.bindings]
     sync_stream = any(is_sync_stream_type(t) for t in types if t is not None)
-    async_kind = any(n["fn_kind"] in ("async", "async_generator") for n in nodes.values())
+    async_kind = any(n.fn_kind in ("async", "async_generator") for n in nodes.values())
     async_stream = any(is_async_stream_type(t) for t in types if t is not None)
     if (async_kind or async_stream) and sync_stream:
         raise PipelineDefinitionError(
@@ -253,70 +253,70 @@ def _runner_flags(nodes: dict[str, dict], root: str) -> tuple[bool, bool]:
     return sync_stream, async_kind or async_stream
 
 
-def _plan_materialization(nodes: dict[str, dict], pipeline_def: Any, root: str,
+def _plan_materialization(nodes: dict[str, BuildNode], pipeline_def: Any, root: str,
                           flags: tuple[bool, bool]) -> None:
     for name, node in nodes.items():
         reasons = materialize_reasons(name, node, nodes)
-        node["reasons"] = reasons
-        node["materialize_output"] = bool(reasons)
+        node.reasons = reasons
+        node.materialize_output = bool(reasons)
     for node in nodes.values():
-        node["materialized_deps"] = tuple(p for p in dict.fromkeys(node["step_producers"])
-                                          if nodes[p]["materialize_output"])
+        node.materialized_deps = tuple(p for p in dict.fromkeys(node.step_producers)
+                                       if nodes[p].materialize_output)
         _resolve_materializer(node, nodes, pipeline_def, root, flags[1])
-        contracts = tuple(_consumer_contract(node, nodes[c]) for c in node["consumers"])
-        node["contracts"] = contracts
-        node["output_contract"] = output_contract(node, nodes, flags[1], contracts)
-        node["publish_plan"] = publish_plan(node, node["output_contract"])
-        node["async_stream_deps"] = tuple(b.producer for b in node["bindings"]
+        contracts = tuple(_consumer_contract(node, nodes[c]) for c in node.consumers)
+        node.contracts = contracts
+        node.output_contract = output_contract(node, nodes, flags[1], contracts)
+        node.publish_plan = publish_plan(node, node.output_contract)
+        node.async_stream_deps = tuple(b.producer for b in node.bindings
                                           if is_async_stream_type(b.declared_type))
 
 
-def _consumer_contract(producer: dict, consumer: dict) -> Any:
+def _consumer_contract(producer: BuildNode, consumer: BuildNode) -> Any:
     from .dag import ConsumerContract
 
-    return ConsumerContract(consumer["name"], consumption(producer["name"], consumer),
-                            shape(producer["name"], consumer))  # type: ignore[arg-type]
+    return ConsumerContract(consumer.name, consumption(producer.name, consumer),
+                            shape(producer.name, consumer))  # type: ignore[arg-type]
 
 
-def _resolve_materializer(node: dict, nodes: dict, pipeline_def: Any, root: str,
-                          is_async: bool) -> None:
+def _resolve_materializer(node: BuildNode, nodes: dict[str, BuildNode], pipeline_def: Any,
+                          root: str, is_async: bool) -> None:
     from .default_materializers import resolve_factory
 
-    raw = node["flat"].materializer
-    if raw is None and (node["consumers"] or node["force_materialize"]):
+    raw = node.flat.materializer
+    if raw is None and (node.consumers or node.force_materialize):
         raw = pipeline_def.materializer  # a terminal step only when it asks to be materialized
     if raw is None:
         raw = _default_materializer(node)
-    node["default_materializer"] = raw is memory_materializer_factory
+    node.default_materializer = raw is memory_materializer_factory
     if raw is not None and not callable(raw):
         from .exceptions import PipelineShapeError
 
-        raise PipelineShapeError(f"materializer for step '{node['name']}' is not callable "
+        raise PipelineShapeError(f"materializer for step '{node.name}' is not callable "
                                  f"(got {raw!r})", pipeline=root,
-                                 step=node["name"], fix="pass a function or a factory")
-    if raw is not None and not node["default_materializer"] and node["materialize_output"] \
+                                 step=node.name, fix="pass a function or a factory")
+    if raw is not None and not node.default_materializer and node.materialize_output \
             and getattr(raw, "__synaflow_delivers__", None) is None:
         # A materializer that shapes its result per consumer serves differing types.
         check_materializing_consumers(node, nodes, root)
     ctx = materializer_context(node, nodes, root, is_async)
-    node["materializer"] = None if raw is None else resolve_factory(raw, ctx)
+    node.materializer = None if raw is None else resolve_factory(raw, ctx)
 
 
-def _default_materializer(node: dict) -> Any:
-    out = node["output"]
-    if not node["consumers"] or isinstance(out, ListType):
+def _default_materializer(node: BuildNode) -> Any:
+    out = node.output
+    if not node.consumers or isinstance(out, ListType):
         return None
     if out is None or is_stream_type(out):
         return memory_materializer_factory
     return None
 
 
-def _resolve_error_materializers(nodes: dict, pipeline_def: Any, root: str,
+def _resolve_error_materializers(nodes: dict[str, BuildNode], pipeline_def: Any, root: str,
                                  flags: tuple[bool, bool]) -> None:
     from .default_materializers import resolve_factory
 
     for name, node in nodes.items():
-        raw = node["flat"].error_materializer or pipeline_def.error_materializer \
+        raw = node.flat.error_materializer or pipeline_def.error_materializer \
             or log_error_materializer_factory
         if not callable(raw):
             from .exceptions import PipelineShapeError
@@ -326,60 +326,60 @@ def _resolve_error_materializers(nodes: dict, pipeline_def: Any, root: str,
                                      pipeline=root, step=name,
                                      fix="pass a function taking an ErrorContext")
         ctx = ErrorMaterializeContext(root, name, is_async_pipeline=flags[1])
-        node["error_materializer"] = resolve_factory(raw, ctx)
+        node.error_materializer = resolve_factory(raw, ctx)
 
 
-def _assign_scopes(nodes: dict[str, dict]) -> dict[str, int]:
+def _assign_scopes(nodes: dict[str, BuildNode]) -> dict[str, int]:
     from .topology import execution_levels
 
-    levels = execution_levels(nodes, lambda n: nodes[n]["step_producers"])
+    levels = execution_levels(nodes, lambda n: nodes[n].step_producers)
     totals: dict[str, int] = {}
     for level in levels:
         for name in level:
-            scope = nodes[name]["flat"].scope
-            nodes[name]["index_in_scope"] = totals.get(scope, 0)
+            scope = nodes[name].flat.scope
+            nodes[name].index_in_scope = totals.get(scope, 0)
             totals[scope] = totals.get(scope, 0) + 1
     for node in nodes.values():
-        node["total_in_scope"] = totals[node["flat"].scope]
+        node.total_in_scope = totals[node.flat.scope]
     return totals
 
 
-def _freeze(node: dict, pipeline_observers: tuple) -> DagNode:
-    f: FlatStep = node["flat"]
+def _freeze(node: BuildNode, pipeline_observers: tuple) -> DagNode:
+    f: FlatStep = node.flat
     deps: dict[str, Any] = {}
     renamed: dict[str, str] = {}
-    for b in node["bindings"]:
+    for b in node.bindings:
         deps.setdefault(b.producer, b.declared_type)
         if b.param != b.producer and b.attr is None:
             renamed.setdefault(b.producer, b.param)
     return DagNode(
-        name=node["name"], output=node["output"], deps=FrozenDict(deps),
-        fn=scoped_fn(f.fn, node["bindings"],
+        name=node.name, output=node.output, deps=FrozenDict(deps),
+        fn=scoped_fn(f.fn, node.bindings,
                      included=f.parent_pipeline is not None and not f.is_adapter),
-        on_error=f.on_error, mode=node["mode"], each_mode_deps=node["each"],
-        dataset_param_names=FrozenDict(renamed), bindings=node["bindings"],
-        materializer=node["materializer"], error_materializer=node["error_materializer"],
-        materialize_output=node["materialize_output"], materialize_reasons=node["reasons"],
-        materialized_deps=node["materialized_deps"],
-        default_materializer=node["default_materializer"],
-        force_materialize=node["force_materialize"], pipeline=f.pipeline,
+        on_error=f.on_error, mode=node.mode, each_mode_deps=node.each,
+        dataset_param_names=FrozenDict(renamed), bindings=node.bindings,
+        materializer=node.materializer, error_materializer=node.error_materializer,
+        materialize_output=node.materialize_output, materialize_reasons=node.reasons,
+        materialized_deps=node.materialized_deps,
+        default_materializer=node.default_materializer,
+        force_materialize=node.force_materialize, pipeline=f.pipeline,
         parent_pipeline=f.parent_pipeline, observers=pipeline_observers + f.observers,
         max_in_flight=f.max_in_flight, error_threshold_absolute=f.error_threshold_absolute,
-        error_threshold_pct=f.error_threshold_pct, output_contract=node["output_contract"],
-        consumer_contracts=node["contracts"], publish_plan=node["publish_plan"],
-        fn_kind=node["fn_kind"], async_stream_deps=node["async_stream_deps"],
-        pipeline_scope=f.scope, step_index_in_scope=node["index_in_scope"],
-        step_total_in_scope=node["total_in_scope"], consumers=tuple(node["consumers"]),
+        error_threshold_pct=f.error_threshold_pct, output_contract=node.output_contract,
+        consumer_contracts=node.contracts, publish_plan=node.publish_plan,
+        fn_kind=node.fn_kind, async_stream_deps=node.async_stream_deps,
+        pipeline_scope=f.scope, step_index_in_scope=node.index_in_scope,
+        step_total_in_scope=node.total_in_scope, consumers=tuple(node.consumers),
         is_adapter=f.is_adapter, exported=f.exported,
         ray_options=FrozenDict(validate_ray_options(f.ray, pipeline=f.pipeline,
-                                                    step=node["name"])),
-        description=f.description, max_in_flight_bytes=node["max_in_flight_bytes"])
+                                                    step=node.name)),
+        description=f.description, max_in_flight_bytes=node.max_in_flight_bytes)
 
 
-def _with_bindings(f: FlatStep, node: dict) -> FlatStep:
+def _with_bindings(f: FlatStep, node: BuildNode) -> FlatStep:
     from dataclasses import replace
 
-    return replace(f, bindings=node["bindings"])
+    return replace(f, bindings=node.bindings)
 
 
 # Re-exported for ``synaflow.core.dag_builder`` users (0.32.4 module path).

@@ -5,6 +5,7 @@ import sys
 import warnings
 from typing import Any
 
+from .build_state import BuildNode
 from .exceptions import PipelineDefinitionError, PipelineShapeError, UnusedParamsFieldWarning
 from .sizes import UNITS_TEXT, parse_size
 from .signatures import MISSING, is_async_callable, params_fields, resource_type
@@ -102,14 +103,14 @@ def _parse_size(raw: Any, where: dict[str, Any]) -> int:
     return value
 
 
-def check_byte_bounds(nodes: dict, root: str) -> None:
+def check_byte_bounds(nodes: dict[str, BuildNode], root: str) -> None:
     """A byte bound on a step whose output is a value would do nothing: refuse it."""
     for name, node in nodes.items():
-        contract = node["output_contract"]
-        if node["max_in_flight_bytes"] is not None and contract.runtime_kind == "value":
+        contract = node.output_contract
+        if node.max_in_flight_bytes is not None and contract.runtime_kind == "value":
             raise PipelineDefinitionError(
                 "bounds the hand-off of a stream, but the step returns a value "
-                f"({get_type_name(node['output'])}), which is handed on whole", pipeline=root,
+                f"({get_type_name(node.output)}), which is handed on whole", pipeline=root,
                 step=name, param="max_in_flight_bytes",
                 fix="remove max_in_flight_bytes, or make the step yield its items "
                     "(a generator annotated Iterator[...])")
@@ -189,12 +190,12 @@ def _resource_type(name: str, factory: Any, root: str) -> Any:
     return declared
 
 
-def warn_unused_params(nodes: dict, params: dict[str, Any], params_cls: Any, root: str, *,
-                       also_read: set[str] = frozenset()) -> None:
+def warn_unused_params(nodes: dict[str, BuildNode], params: dict[str, Any], params_cls: Any,
+                       root: str, *, also_read: set[str] = frozenset()) -> None:
     """A params field that no step (or resource factory, ``also_read``) reads is most
     often a typo or a leftover: say so (a warning, as 0.32.4 accepted it), pointing at
     the user's ``pipeline(...)``."""
-    read = {b.producer for node in nodes.values() for b in node["bindings"]} | set(also_read)
+    read = {b.producer for node in nodes.values() for b in node.bindings} | set(also_read)
     unused = [field for field in params if field not in read]
     if not unused:
         return
@@ -216,14 +217,14 @@ def _outside_synaflow() -> int:
     return level
 
 
-def check_location_templates(nodes: dict, params: dict[str, Any], params_cls: Any,
+def check_location_templates(nodes: dict[str, BuildNode], params: dict[str, Any], params_cls: Any,
                              root: str) -> set[str]:
     """Materializer and error-materializer paths that name params fields
     (``"{out_dir}/x"``) name existing ones; returns the fields they read."""
     read: set[str] = set()
     for name, node in nodes.items():
         for key in ("materializer", "error_materializer"):
-            fields_of = getattr(node.get(key), "__synaflow_template_fields__", None)
+            fields_of = getattr(getattr(node, key), "__synaflow_template_fields__", None)
             if fields_of is None:
                 continue
             try:
@@ -242,8 +243,8 @@ def check_location_templates(nodes: dict, params: dict[str, Any], params_cls: An
     return read
 
 
-def check_resources(nodes: dict, resource_types: dict, root: str) -> None:
-    used = {b.producer for n in nodes.values() for b in n["bindings"]}
+def check_resources(nodes: dict[str, BuildNode], resource_types: dict, root: str) -> None:
+    used = {b.producer for n in nodes.values() for b in n.bindings}
     for name in resource_types:
         if name not in used:
             raise PipelineDefinitionError(
@@ -251,7 +252,7 @@ def check_resources(nodes: dict, resource_types: dict, root: str) -> None:
                 pipeline=root, fix=f"remove it, or add a parameter named '{name}' to a step")
 
 
-def check_terminal_streams(nodes: dict, exports: str | None, root: str) -> None:
+def check_terminal_streams(nodes: dict[str, BuildNode], exports: str | None, root: str) -> None:
     """A terminal ALL-mode stream would never be read: refuse it at build time.
 
     ``exports`` naming no step is accepted here: at top level it is only a label
@@ -259,31 +260,31 @@ def check_terminal_streams(nodes: dict, exports: str | None, root: str) -> None:
     refused where it matters, when the pipeline is ``include()``d.
     """
     for name, node in nodes.items():
-        if node["consumers"] or name.startswith("_") or node["mode"] is StepMode.EACH:
+        if node.consumers or name.startswith("_") or node.mode is StepMode.EACH:
             continue
-        if is_stream_type(node["output"]) and not node["force_materialize"] \
-                and node["flat"].materializer is None and name != exports:
+        if is_stream_type(node.output) and not node.force_materialize \
+                and node.flat.materializer is None and name != exports:
             raise PipelineDefinitionError(
                 f"terminal step '{name}' returns a stream type "
-                f"({get_type_name(node['output'])}) but its output is "
+                f"({get_type_name(node.output)}) but its output is "
                 "never materialized: no step consumes it", pipeline=root, step=name,
                 fix="add a consumer, set force_materialize=True to collect it into a list, "
                     "or export it")
 
 
-def check_handler_shapes(nodes: dict, pipeline_observers: tuple, is_async: bool,
+def check_handler_shapes(nodes: dict[str, BuildNode], pipeline_observers: tuple, is_async: bool,
                          root: str) -> None:
     """Every handler must be async in an async pipeline and sync otherwise."""
     for obs in pipeline_observers:
         _check_shape(obs.handler, "observer handler", is_async, root, None)
     for name, node in nodes.items():
-        for obs in node["flat"].observers:
+        for obs in node.flat.observers:
             _check_shape(obs.handler, "observer handler", is_async, root, name)
     for name, node in nodes.items():
-        if node["materializer"] is not None:
-            _check_shape(node["materializer"], "materializer", is_async, root, name)
-        _check_shape(node["error_materializer"], "error_materializer", is_async, root, name)
-        _check_shape(node["fn"], "step function", is_async, root, name)
+        if node.materializer is not None:
+            _check_shape(node.materializer, "materializer", is_async, root, name)
+        _check_shape(node.error_materializer, "error_materializer", is_async, root, name)
+        _check_shape(node.fn, "step function", is_async, root, name)
 
 
 def _check_shape(handler: Any, what: str, is_async: bool, root: str, step: str | None) -> None:
