@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # Figures that are not SynaFlow's own: other systems, or the hand-written floor.
 OTHERS = ("ref/", "raw", "plain", "ray_data", "pickled", "ratio/")
-LOWER_IS_BETTER = ("ms", "us", "wall", "cpu", "_s")
+LOWER_IS_BETTER = {"ms", "us", "s", "wall", "cpu"}  # words of a figure's name
 HIGHER_IS_BETTER = ("speedup", "gb_s", "items_per_s", "throughput")
 
 
@@ -45,11 +45,11 @@ def flatten(data: dict, prefix: str = "") -> dict[str, float]:
 
 
 def direction(name: str) -> int:
-    """-1: lower is better; +1: higher is better; 0: reported only (sizes, counts)."""
+    """-1: lower is better (times); +1: higher is better (rates); 0: reported only."""
     last = name.rsplit("/", 1)[-1]
     if any(word in last for word in HIGHER_IS_BETTER):
         return 1
-    if last.endswith(LOWER_IS_BETTER) or last in ("wall", "cpu"):
+    if LOWER_IS_BETTER & set(last.split("_")):
         return -1
     return 0
 
