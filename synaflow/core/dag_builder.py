@@ -9,31 +9,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from .build_state import BuildNode
+from .compiler.build_state import BuildNode
 from .constants import SCOPE_SEPARATOR
 from .dag import Dag, DagNode
 from .default_materializers import (log_error_materializer_factory,
                                     memory_materializer_factory)
 from .exceptions import PipelineDefinitionError
-from .expansion import FlatStep, flat_from_include, flat_from_step, resolve_observers
+from .compiler.expansion import FlatStep, flat_from_include, flat_from_step, resolve_observers
 from .scoped import scoped_fn
 from .frozen import FrozenDict
 from .naming import get_base_dataset_name
-from .planning import (check_asymmetric_lockstep, check_materializing_consumers,
+from .compiler.planning import (check_asymmetric_lockstep, check_materializing_consumers,
                        consumption, materialize_reasons, materializer_context,
                        output_contract, publish_plan, shape)
 from .ray_options import validate_ray_options
-from .resource_wiring import wire_resources
+from .compiler.resource_wiring import wire_resources
 from .signatures import (each_output_type, fn_kind, function_hints, output_annotation,
                          parameters)
 from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
                                  is_iterable_type, is_stream_type, is_sync_stream_type)
 from .types import ErrorMaterializeContext, OnError, StepMode
-from .validation import (check_byte_bounds, check_handler_shapes, check_pipeline_basics,
+from .compiler.validation import (check_byte_bounds, check_handler_shapes, check_pipeline_basics,
                          check_resources, check_step_settings, check_terminal_streams,
                          lift_resources, step_byte_bound, warn_unused_params,
                          check_location_templates)
-from .wiring import (Produced, check_binding, compatible, each_mode_deps, resolve_bindings,
+from .compiler.wiring import (Produced, check_binding, compatible, each_mode_deps, resolve_bindings,
                      resolve_mode)
 
 __all__ = ["build_dag", "memory_materializer_factory", "log_error_materializer_factory"]

@@ -43,7 +43,7 @@ from ..core.observers import (PipelineCompletedContext, PipelineEvent, PipelineF
                               PipelineStartedContext)
 from ..core.types import StepMode
 from ..core.params_check import checked_params
-from ..core.resource_wiring import factory_arguments
+from ..core.compiler.resource_wiring import factory_arguments
 from .effects import Emit
 from .result import RunResult, StepStats
 from .shapes import shape_value

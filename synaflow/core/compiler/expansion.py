@@ -11,11 +11,11 @@ import typing
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from .constants import SCOPE_SEPARATOR
-from .dag import Binding
-from .exceptions import PipelineDefinitionError
-from .observers import Observer, ResolvedObserver
-from .types import OnError, StepMode
+from ..constants import SCOPE_SEPARATOR
+from ..dag import Binding
+from ..exceptions import PipelineDefinitionError
+from ..observers import Observer, ResolvedObserver
+from ..types import OnError, StepMode
 from .validation import error_policy
 
 
@@ -58,7 +58,7 @@ def resolve_observers(entries: Any, source: str, *, pipeline: str, step: str | N
     for entry in entries:
         handler = entry.handler if isinstance(entry, (Observer, ResolvedObserver)) else entry
         if not callable(handler):
-            from .exceptions import PipelineShapeError
+            from ..exceptions import PipelineShapeError
 
             raise PipelineShapeError(
                 f"observer handler {handler!r} is not callable", pipeline=pipeline, step=step,
@@ -124,7 +124,7 @@ def _rewire(b: Binding, sub_dag: Any, params_cls: Any, adapter: str,
 
 
 def _check_include(inc: Any, *, root: str, chain: tuple[int, ...]) -> Any:
-    from .steps import PipelineFields
+    from ..steps import PipelineFields
 
     sub = inc.pipeline
     where = dict(pipeline=root, step=inc.name)
@@ -156,7 +156,7 @@ def _check_include(inc: Any, *, root: str, chain: tuple[int, ...]) -> Any:
 
 
 def _check_adapter_return(inc: Any, sub: Any, where: dict[str, Any]) -> None:
-    from .signatures import function_hints
+    from ..signatures import function_hints
 
     hints = function_hints(inc.fn, pipeline=where["pipeline"], step=inc.name)
     params_name = getattr(sub.params, "__name__", str(sub.params))

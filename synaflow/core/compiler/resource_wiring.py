@@ -22,8 +22,8 @@ import inspect
 import typing
 from typing import Any
 
-from .exceptions import PipelineDefinitionError
-from .type_compatibility import get_type_name
+from ..exceptions import PipelineDefinitionError
+from ..type_compatibility import get_type_name
 from .wiring import Produced, compatible
 
 _SKIPPED = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

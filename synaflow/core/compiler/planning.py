@@ -8,13 +8,13 @@ import collections.abc as cabc
 import typing
 from typing import Any
 
-from .dag import ConsumerContract, OutputContract, PublishPlan
+from ..dag import ConsumerContract, OutputContract, PublishPlan
 from .build_state import BuildNode
-from .exceptions import PipelineDefinitionError
-from .type_compatibility import (ListType, get_type_name, is_async_stream_type,
+from ..exceptions import PipelineDefinitionError
+from ..type_compatibility import (ListType, get_type_name, is_async_stream_type,
                                  is_iterable_type, is_materialized_type,
                                  is_sync_stream_type, is_type_compatible, origin_of)
-from .types import MaterializeContext, StepMode
+from ..types import MaterializeContext, StepMode
 
 _SHAPES = {list: "list", set: "set", frozenset: "set", tuple: "tuple", dict: "dict"}
 _ABC_SHAPES = ((cabc.MutableSequence, "list"), (cabc.MutableSet, "set"),

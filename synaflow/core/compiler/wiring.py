@@ -10,13 +10,13 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .dag import Binding
-from .exceptions import PipelineDefinitionError
-from .naming import get_base_dataset_name
-from .type_compatibility import (ListType, admits_none, element_type, get_type_name,
+from ..dag import Binding
+from ..exceptions import PipelineDefinitionError
+from ..naming import get_base_dataset_name
+from ..type_compatibility import (ListType, admits_none, element_type, get_type_name,
                                  is_iterable_type, is_scalar_type, is_stream_type,
                                  is_type_compatible)
-from .types import StepMode
+from ..types import StepMode
 
 NoneType = type(None)
 

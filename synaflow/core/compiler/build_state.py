@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .types import StepMode
+from ..types import StepMode
 
 
 @dataclass(slots=True, eq=False)

@@ -6,11 +6,11 @@ import warnings
 from typing import Any
 
 from .build_state import BuildNode
-from .exceptions import PipelineDefinitionError, PipelineShapeError, UnusedParamsFieldWarning
-from .sizes import UNITS_TEXT, parse_size
-from .signatures import MISSING, is_async_callable, params_fields, resource_type
-from .type_compatibility import get_type_name, is_stream_type
-from .types import OnError, StepMode
+from ..exceptions import PipelineDefinitionError, PipelineShapeError, UnusedParamsFieldWarning
+from ..sizes import UNITS_TEXT, parse_size
+from ..signatures import MISSING, is_async_callable, params_fields, resource_type
+from ..type_compatibility import get_type_name, is_stream_type
+from ..types import OnError, StepMode
 
 NoneType = type(None)
 
@@ -151,7 +151,7 @@ def lift_resources(p: Any, flat: list, root: str) -> tuple[dict, dict]:
 
 
 def _included_pipelines(p: Any) -> list:
-    from .steps import IncludeStep
+    from ..steps import IncludeStep
 
     return [s.pipeline for s in p.steps if isinstance(s, IncludeStep)]
 
