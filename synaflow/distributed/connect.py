@@ -90,9 +90,9 @@ def _proc_entries() -> list[str]:
         return []
 
 
-def _marked(marker: str) -> list[int]:
-    """Process ids whose environment carries ``START_MARKER=marker``."""
-    needle = f"{START_MARKER}={marker}".encode() + b"\0"
+def _marked(marker: str, name: str = START_MARKER) -> list[int]:
+    """Process ids whose environment carries ``name=marker``."""
+    needle = f"{name}={marker}".encode() + b"\0"
     found = []
     for entry in _proc_entries():
         try:

@@ -19,11 +19,9 @@ from ..core.exceptions import StallError
 from ..core.types import StepMode
 from ..engine.core import RunCore
 from ..engine.effects import perform
-from ..engine import type_checks
 from ..engine.options import RunnerOptions
 from ..engine.result import RunResult
 from ..engine.stall import StallGuard
-from ..engine.progress import as_dag
 from . import connect as conn
 from .aio import core_class
 from .each_stage import EachStage
@@ -64,6 +62,9 @@ class RayOptions(RunnerOptions):
     object_store_threshold: int = DEFAULT_OBJECT_STORE_THRESHOLD
     connect_timeout_s: float = conn.DEFAULT_CONNECT_TIMEOUT_S
 
+    def checks_types_by_default(self) -> bool:
+        return self.debug in (True, "serialize")
+
 
 class RayPipelineExecutor:
     """Lower-level object behind ``ray_run``: ``execute(params)``, then ``outputs``.
@@ -73,9 +74,7 @@ class RayPipelineExecutor:
 
     def __init__(self, dag: Any, options: RayOptions | None = None, **keywords: Any) -> None:
         o = RayOptions.build("RayPipelineExecutor()", options, keywords)
-        self.dag = as_dag(dag)
-        if type_checks.resolve(o.check_types, default=o.debug in (True, "serialize")):
-            self.dag = type_checks.checked_dag(self.dag)
+        self.dag = o.dag_to_run(dag)
         timeout = o.connect_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"connect_timeout_s must be a number of seconds > 0, got "

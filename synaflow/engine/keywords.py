@@ -7,27 +7,17 @@ closest valid one.
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["accepted_keywords", "refuse_unknown"]
-
-
-def accepted_keywords(fn: Callable[..., Any]) -> list[str]:
-    """The keyword-passable parameters of ``fn`` (``self`` and the pipeline excluded)."""
-    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [name for name, p in inspect.signature(fn).parameters.items()
-            if p.kind in kinds and name not in ("self", "dag", "pipeline_or_dag", "params")]
+__all__ = ["refuse_unknown"]
 
 
-def refuse_unknown(entry: str, given: Mapping[str, Any],
-                   accepted: Callable[..., Any] | Iterable[str]) -> None:
-    """TypeError if ``given`` has a keyword that ``accepted`` (a function, or the
-    names themselves) does not take."""
+def refuse_unknown(entry: str, given: Mapping[str, Any], accepted: Iterable[str]) -> None:
+    """TypeError if ``given`` has a keyword not in ``accepted``."""
     if not given:
         return
-    valid = accepted_keywords(accepted) if callable(accepted) else list(accepted)
+    valid = list(accepted)
     for name in given:
         if name in valid:
             continue

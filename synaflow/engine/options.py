@@ -16,9 +16,10 @@ import dataclasses
 import time
 from typing import Any, Callable, Mapping, TypeVar
 
+from . import type_checks
 from .core import RunCore
 from .keywords import refuse_unknown
-from .progress import ProgressTicker
+from .progress import ProgressTicker, as_dag
 from .stall import StallGuard
 
 __all__ = ["RunnerOptions"]
@@ -79,6 +80,18 @@ class RunnerOptions:
     def settings(self) -> dict[str, Any]:
         """The fields, as keywords."""
         return {name: getattr(self, name) for name in self.keywords()}
+
+    def checks_types_by_default(self) -> bool:
+        """Whether values are checked when ``check_types`` is None (the runner's default)."""
+        return False
+
+    def dag_to_run(self, pipeline_or_dag: Any) -> Any:
+        """The Dag of a pipeline (or the Dag given), its values checked against their
+        declared types when ``check_types`` asks for it."""
+        dag = as_dag(pipeline_or_dag)
+        if type_checks.resolve(self.check_types, default=self.checks_types_by_default()):
+            return type_checks.checked_dag(dag)
+        return dag
 
     def core(self, dag: Any, params: Any, core_class: type[RunCore] = RunCore,
              **extra: Any) -> RunCore:

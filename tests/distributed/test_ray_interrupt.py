@@ -19,29 +19,25 @@ import pytest
 
 def tagged() -> tuple[dict[str, str], Callable[[], dict[int, bytes]]]:
     """An environment for a subprocess, and a function listing the live processes that
-    inherited it (zombies excluded): whatever the subprocess started, re-parented
-    orphans and agents still importing (not yet named ray::...) included."""
+    inherited it (zombies excluded) with their command lines: whatever the subprocess
+    started, re-parented orphans and agents still importing (not yet named ray::...)
+    included."""
+    from synaflow.distributed import connect as conn
+
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     env = dict(os.environ, RAY_AUTH_MODE="disabled", SYNAFLOW_TEST_TAG=tag)
     env.pop("RAY_ADDRESS", None)
-    needle = f"\0SYNAFLOW_TEST_TAG={tag}\0".encode()
 
     def live() -> dict[int, bytes]:
         found = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        for pid in conn._marked(tag, "SYNAFLOW_TEST_TAG"):
             try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    environ = b"\0" + f.read() + b"\0"
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    state = f.read().rpartition(b")")[2].split()[0]
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmdline = f.read()[:120]
             except OSError:
                 continue
-            if state != b"Z" and needle in environ:
-                found[int(entry)] = cmdline
+            if conn._running(pid):
+                found[pid] = cmdline
         return found
 
     return env, live

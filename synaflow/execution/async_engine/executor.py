@@ -24,12 +24,10 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform_async
-from ...engine import type_checks
 from ...engine.options import RunnerOptions
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..async_steps import AsyncLocalStep
-from ...engine.progress import as_dag
 from ..sync_engine.executor import PipelineExecutor, SyncOptions
 
 _TICK = 0.05
@@ -43,9 +41,7 @@ class AsyncPipelineExecutor:
     def __init__(self, dag: Any, options: RunnerOptions | None = None,
                  **keywords: Any) -> None:
         self.options = RunnerOptions.build("AsyncPipelineExecutor()", options, keywords)
-        self.dag = as_dag(dag)
-        if type_checks.resolve(self.options.check_types):
-            self.dag = type_checks.checked_dag(self.dag)
+        self.dag = self.options.dag_to_run(dag)
         self.outputs: dict[str, Any] = {}
         self.result: RunResult | None = None
 

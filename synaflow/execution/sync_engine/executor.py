@@ -23,9 +23,7 @@ from typing import Any, Callable
 from ...core.exceptions import FanoutStreamClosedError, RunnerMismatchError, StallError
 from ...engine.core import RunCore
 from ...engine.effects import perform
-from ...engine import type_checks
 from ...engine.options import RunnerOptions
-from ...engine.progress import as_dag
 from ...engine.result import RunResult
 from ...engine.stall import StallGuard
 from ..local_steps import LocalStep
@@ -55,9 +53,7 @@ class PipelineExecutor:
 
     def __init__(self, dag: Any, options: SyncOptions | None = None, **keywords: Any) -> None:
         self.options = SyncOptions.build("PipelineExecutor()", options, keywords)
-        self.dag = as_dag(dag)
-        if type_checks.resolve(self.options.check_types):
-            self.dag = type_checks.checked_dag(self.dag)
+        self.dag = self.options.dag_to_run(dag)
         if self.dag.requires_async_runner:
             raise RunnerMismatchError(
                 f"Pipeline '{self.dag.name}' has async steps or AsyncIterator types, so it "
