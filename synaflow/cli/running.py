@@ -7,7 +7,6 @@ which prints the traceback and exits 1. Only the CLI's own problems become
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import sys
@@ -103,26 +102,19 @@ def choose_runner(dag: Any, requested: str | None, *, address: str | None = None
     if name != "async" and dag.requires_async_runner:
         raise CLIUsageError(f"pipeline '{dag.name}' has async steps, so it needs the asyncio "
                             f"runner; use --runner async instead of --runner {name}")
-    if name == "sync":
-        return _run_sync
-    if name == "async":
-        return _run_async
-    ray_run = _import_ray_run(name)
+    from ..export.slices import run_on
 
-    def run_on_ray(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
-        if name == "debug":
-            return ray_run(dag, params, overrides, debug=True, **options)
-        return ray_run(dag, params, overrides, address=address, **options)
-    return run_on_ray
-
-
-def _import_ray_run(name: str) -> Callable[..., Any]:
-    try:
-        from ..distributed import ray_run
+    if name in ("sync", "async"):
+        return lambda dag, params, overrides, options: run_on(name, dag, params, overrides,
+                                                              **options)
+    try:  # the Ray runner's import error, as a usage error before anything runs
+        import synaflow.distributed  # noqa: F401
     except ImportError as exc:
         raise CLIUsageError(f"--runner {name} needs the Ray runner, which cannot be imported: "
                             f"{exc}") from None
-    return ray_run
+    where = {"debug": True} if name == "debug" else {"address": address}
+    return lambda dag, params, overrides, options: run_on("ray", dag, params, overrides,
+                                                          **where, **options)
 
 
 def _options(ns: argparse.Namespace, display: ProgressDisplay | None) -> dict[str, Any]:
@@ -135,17 +127,6 @@ def _options(ns: argparse.Namespace, display: ProgressDisplay | None) -> dict[st
         options["check_types"] = True
     return options
 
-
-def _run_sync(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
-    from ..execution.sync_engine.executor import run
-
-    return run(dag, params, overrides, **options)
-
-
-def _run_async(dag: Any, params: Any, overrides: Any, options: dict[str, Any]) -> Any:
-    from ..execution.async_engine.executor import async_run
-
-    return asyncio.run(async_run(dag, params, overrides, **options))
 
 
 def make_overrides(pipeline: Any, *, observers_enabled: bool,

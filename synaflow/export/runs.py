@@ -97,12 +97,15 @@ def load_outputs(store: Any, run_id: str | None = None) -> dict[str, Any]:
     complete run in ``store`` when ``run_id`` is None."""
     store = as_store(store)
     if run_id is None:
-        complete = [r for r in store.runs() if not _missing(store.manifests(r))]
+        runs = store.runs()
+        complete = [(r, m) for r, m in ((r, store.manifests(r)) for r in runs)
+                    if not _missing(m)]
         if not complete:
             raise StoreError(f"the store {store.location!r} holds no complete run "
-                             f"(runs: {store.runs() or 'none'})")
-        run_id = complete[-1]
-    manifests = store.manifests(run_id)
+                             f"(runs: {runs or 'none'})")
+        run_id, manifests = complete[-1]
+    else:
+        manifests = store.manifests(run_id)
     missing = _missing(manifests)
     if missing:
         raise StoreError(

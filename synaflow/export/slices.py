@@ -44,7 +44,7 @@ from .grouping import Group, stream_edges
 from .store import Store, as_store
 
 __all__ = ["run_slice", "contract_hash", "slice_name", "manifest_params", "RUNNERS",
-           "check_runner"]
+           "check_runner", "run_on"]
 
 RUNNERS = ("sync", "async", "ray")
 
@@ -140,18 +140,21 @@ def boundary(dag: Any, chosen: set[str]) -> frozenset[str]:
                      if any(c not in chosen for c in dag.steps[name].consumers))
 
 
-def _run(dag: Any, params: Any, runner: str, options: dict[str, Any]) -> RunResult:
+def run_on(runner: str, dag: Any, params: Any, overrides: Any = None,
+           **options: Any) -> RunResult:
+    """Run ``dag`` to the end on the runner named ``runner`` (``RUNNERS``), from code
+    that is not in a coroutine: ``run``, ``asyncio.run(async_run(...))`` or ``ray_run``."""
     if runner == "sync":
         from ..execution.sync_engine.executor import run
 
-        return run(dag, params, **options)
+        return run(dag, params, overrides, **options)
     if runner == "async":
         from ..execution.async_engine.executor import async_run
 
-        return asyncio.run(async_run(dag, params, **options))
-    from ..distributed.driver import ray_run
+        return asyncio.run(async_run(dag, params, overrides, **options))
+    from ..distributed import ray_run
 
-    return ray_run(dag, params, **options)
+    return ray_run(dag, params, overrides, **options)
 
 
 def run_slice(dag_or_pipeline: Any, steps: Any, params: Any, *, store: Any, run_id: str,
@@ -170,7 +173,7 @@ def run_slice(dag_or_pipeline: Any, steps: Any, params: Any, *, store: Any, run_
     _refuse_crossing_streams(dag, inside)
     keep = boundary(dag, inside)
     spec = SliceSpec(frozenset(inside), _inputs(dag, inside, store, run_id), keep)
-    result = _run(dag, params, runner, dict(runner_options, slice_spec=spec))
+    result = run_on(runner, dag, params, **runner_options, slice_spec=spec)
     for name, value in result.outputs.items():
         store.write(run_id, name, value)
     outputs = {k: v for k, v in result.outputs.items() if is_output(dag, k)}
