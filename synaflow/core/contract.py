@@ -125,10 +125,6 @@ def _frozen(value: Any) -> Any:
     return FrozenDict(value or {})
 
 
-def _enum(cls: type) -> Callable[[Any], Any]:
-    return lambda value: cls(value)
-
-
 def _record(cls: type) -> Callable[[Any], Any]:
     return lambda value: cls(**value)
 
@@ -171,8 +167,8 @@ STEP_KEYS: tuple[Key, ...] = (
     _resolved("deps", dict[str, str], _type_names),
     _resolved("output", str, lambda node: _names()[2](node.output)),
     _resolved("fn", Optional[str], _name_of("fn")),
-    _same("on_error", Literal["continue", "stop"], out=lambda v: v.value, back=_enum(OnError)),
-    _same("mode", Literal["each", "all"], out=lambda v: v.value, back=_enum(StepMode)),
+    _same("on_error", Literal["continue", "stop"], out=lambda v: v.value, back=OnError),
+    _same("mode", Literal["each", "all"], out=lambda v: v.value, back=StepMode),
     _resolved("materializer", Optional[str], _name_of("materializer")),
     _resolved("error_materializer", Optional[str], _name_of("error_materializer")),
     _same("each_mode_deps", list[str], out=list, back=tuple),
